@@ -1,0 +1,1 @@
+"""consent-service: self-hosted consent and cookie management."""
