@@ -1,1 +1,89 @@
-"""consent-service: self-hosted consent and cookie management."""
+"""consent-service: self-hosted consent and cookie management with a verifiable ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from consent_service.config import DEFAULTS, instance_path_from_env, load_config
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; `config` overrides (tests), otherwise all comes from the environment."""
+    app = Flask(__name__, instance_path=instance_path_from_env(), instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    if config is None or "SQLALCHEMY_DATABASE_URI" not in config:
+        app.config.from_mapping(load_config(app.instance_path))
+    if config:
+        app.config.from_mapping(config)
+    register_proxy_fix(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Trust X-Forwarded-* only from as many proxies as configured (none by default)."""
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+
+
+def register_extensions(app: Flask) -> None:
+    from consent_service import models  # noqa: F401  (models must be known to metadata)
+    from consent_service.database import configure_engine_options, install_sqlite_pragmas
+    from consent_service.extensions import api, db, migrate
+    from consent_service.sites import SiteSnapshotCache
+
+    configure_engine_options(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(migrations_directory()))
+    with app.app_context():
+        install_sqlite_pragmas(db.engine, app.config.get("SQLITE_SYNCHRONOUS", "FULL"))
+    app.config.setdefault("API_SPEC_OPTIONS", {})
+    app.config["API_SPEC_OPTIONS"].setdefault(
+        "components",
+        {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+    )
+    api.init_app(app)
+    app.extensions["consent_site_cache"] = SiteSnapshotCache(
+        ttl=float(app.config.get("SITE_CACHE_SECONDS", 5.0))
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    from consent_service.api import health, public, site_backend
+    from consent_service.extensions import api
+
+    app.register_blueprint(health.blp)
+    api.register_blueprint(public.blp)
+    api.register_blueprint(site_backend.blp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from consent_service.errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from consent_service.cli import register_commands as register
+
+    register(app)
+
+
+def migrations_directory() -> Path:
+    """Alembic scripts: `migrations/` in a checkout, `consent_service/migrations` when installed."""
+    checkout = Path(__file__).resolve().parent.parent / "migrations"
+    if (checkout / "env.py").exists():
+        return checkout
+    return MIGRATIONS_DIR

@@ -1,0 +1,126 @@
+"""Configuration: the only module that reads the environment.
+
+Everything the service needs to know about its deployment comes from environment variables,
+read here into a plain dict that `create_app` loads. When `DATABASE_URL` is unset the service
+runs "embedded": a SQLite file and generated secrets in the instance folder, so a newcomer can
+start it with nothing installed. Anywhere else a missing or weak secret stops the start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+MIN_SECRET_LENGTH = 32
+WEAK_SECRETS = frozenset({"dev", "secret", "changeme", "change-me", "development", "test"})
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a deployment we are willing to run."""
+
+
+def instance_path_from_env() -> str | None:
+    """Where the instance folder lives (`CONSENT_SERVICE_INSTANCE`), or None for Flask's default."""
+    return os.environ.get("CONSENT_SERVICE_INSTANCE") or None
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the URL forms hosting providers hand out onto the driver we ship (psycopg 3)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a whole number, got {value!r}") from exc
+
+
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def instance_secret(instance_path: str, filename: str, nbytes: int = 48) -> str:
+    """Read a secret kept in the instance folder, creating it (mode 0600) on first use."""
+    path = Path(instance_path) / filename
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def is_weak_secret(value: str | None) -> bool:
+    return not value or len(value) < MIN_SECRET_LENGTH or value.lower() in WEAK_SECRETS
+
+
+def load_config(instance_path: str) -> dict[str, Any]:
+    """Build the Flask config from the environment.
+
+    Raises ConfigurationError when a production deployment (DATABASE_URL set, not debug or
+    demo) lacks a strong SECRET_KEY, saying what to set.
+    """
+    database_url = os.environ.get("DATABASE_URL", "").strip()
+    embedded = not database_url
+    debug = _env_bool("FLASK_DEBUG") or _env_bool("CONSENT_SERVICE_DEMO")
+
+    if embedded:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        database_url = "sqlite:///" + str(Path(instance_path) / "consent-service.sqlite")
+
+    secret_key = os.environ.get("SECRET_KEY", "").strip() or None
+    if secret_key is None and embedded:
+        secret_key = instance_secret(instance_path, "secret_key")
+    if is_weak_secret(secret_key) and not (embedded or debug):
+        raise ConfigurationError(
+            "SECRET_KEY is missing or weak. Set SECRET_KEY to a random value of at least "
+            f"{MIN_SECRET_LENGTH} characters, for example: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+
+    return {
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "SECRET_KEY": secret_key,
+        "SECRET_KEY_FALLBACKS": _env_list("SECRET_KEY_FALLBACKS"),
+        "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
+        "COUNTRY_HEADER": os.environ.get("COUNTRY_HEADER", "").strip() or None,
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").strip().rstrip("/") or None,
+        "SQLITE_SYNCHRONOUS": os.environ.get("SQLITE_SYNCHRONOUS", "FULL").strip().upper(),
+        "EMBEDDED": embedded,
+    }
+
+
+DEFAULTS: dict[str, Any] = {
+    # Consent bodies are small; anything bigger is a mistake or an attack (413).
+    "MAX_CONTENT_LENGTH": 16 * 1024,
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "JSON_SORT_KEYS": False,
+    "API_TITLE": "consent-service",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "CONFIG_MAX_AGE": 60,
+    "TRUSTED_PROXIES": 0,
+    "COUNTRY_HEADER": None,
+    "SECRET_KEY_FALLBACKS": [],
+    "SQLITE_SYNCHRONOUS": "FULL",
+}

@@ -1,0 +1,21 @@
+"""Database models, one module per aggregate. Models never commit; operations do."""
+
+from consent_service.models.consent import ConsentEvent
+from consent_service.models.site import (
+    BannerVersion,
+    Category,
+    PolicyVersion,
+    Service,
+    Site,
+)
+from consent_service.models.token import ApiToken
+
+__all__ = [
+    "ApiToken",
+    "BannerVersion",
+    "Category",
+    "ConsentEvent",
+    "PolicyVersion",
+    "Service",
+    "Site",
+]

@@ -1,0 +1,89 @@
+"""The consent event: one decision of one visitor, append-only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consent_service.extensions import db
+from consent_service.models.site import ImmutableRowError, PolicyVersion
+from consent_service.models.types import JsonDocument, UtcDateTime, utcnow
+
+ACTIONS = ("accept_all", "reject_all", "custom", "withdraw", "gpc_opt_out")
+SOURCES = ("banner", "preference_center", "api", "email", "form")
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ConsentEvent(db.Model):  # type: ignore[name-defined]
+    """Append-only: no code path updates or deletes a row (PostgreSQL enforces it by trigger)."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        UniqueConstraint("site_id", "event_id"),
+        Index("ix_consent_events_visitor", "site_id", "visitor_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    visitor_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))
+    # The resulting choice per category slug, necessary included.
+    choices: Mapped[dict[str, bool]] = mapped_column(JsonDocument)
+    policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
+    banner_version: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(24))
+    gpc: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    client_time: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    page_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    # IPv4 truncated to /24, IPv6 to /48, at ingest; the full address is never stored.
+    ip_prefix: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(512), default=None)
+    country: Mapped[str | None] = mapped_column(String(2), default=None)
+    # SHA-256 of the canonical request, to tell a replay from a conflicting reuse of event_id.
+    request_hash: Mapped[str] = mapped_column(String(64))
+
+    policy_version: Mapped[PolicyVersion] = relationship()
+
+    def as_record(self) -> dict[str, Any]:
+        """The fields that make up the event's proof, in plain JSON types."""
+        return {
+            "event_id": str(self.event_id),
+            "visitor_id": self.visitor_id,
+            "action": self.action,
+            "choices": dict(self.choices),
+            "policy_version": self.policy_version.label,
+            "banner_version": self.banner_version,
+            "language": self.language,
+            "source": self.source,
+            "gpc": self.gpc,
+            "recorded_at": self.recorded_at.isoformat(timespec="microseconds"),
+        }
+
+
+@event.listens_for(ConsentEvent, "before_update")
+def _refuse_update(mapper: Any, connection: Any, target: Any) -> None:
+    raise ImmutableRowError("consent events are append-only")
+
+
+@event.listens_for(ConsentEvent, "before_delete")
+def _refuse_delete(mapper: Any, connection: Any, target: Any) -> None:
+    raise ImmutableRowError("consent events are append-only")

@@ -1,0 +1,137 @@
+"""The site aggregate: a site, its categories (purposes), services (third parties), and the
+published policy and banner versions that consent events point at."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consent_service.extensions import db
+from consent_service.models.types import JsonDocument, UtcDateTime, utcnow
+
+JURISDICTION_MODES = ("opt_in", "opt_out")
+GA4_MODES = ("basic", "advanced")
+
+
+class Site(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    allowed_origins: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+    default_locale: Mapped[str] = mapped_column(String(16), default="en")
+    lifetime_days: Mapped[int] = mapped_column(Integer, default=180)
+    # opt_in: nothing non-necessary before a choice (GDPR, PIPL); opt_out: notice + opt-out (CCPA)
+    jurisdiction: Mapped[str] = mapped_column(String(16), default="opt_in")
+    honour_gpc: Mapped[bool] = mapped_column(Boolean, default=True)
+    cookie_name: Mapped[str] = mapped_column(String(64), default="cs_consent")
+    # Banner chrome per locale: {"en": {"title": ..., "description": ..., ...}, ...}
+    texts: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    # Google Consent Mode: {"wait_for_update": 500, "regions": [{"region": [...], ...}]}
+    consent_mode: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    ga4_measurement_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    ga4_mode: Mapped[str] = mapped_column(String(16), default="basic")
+    # The BannerVersion currently shown; replaced whenever texts, categories or services change.
+    banner_version_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    categories: Mapped[list[Category]] = relationship(
+        back_populates="site", order_by="Category.position", cascade="all, delete-orphan"
+    )
+    services: Mapped[list[Service]] = relationship(
+        back_populates="site", order_by="Service.id", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Site {self.name!r} {self.site_key}>"
+
+
+class Category(db.Model):  # type: ignore[name-defined]
+    """A purpose a visitor can grant or refuse (necessary is always granted)."""
+
+    __tablename__ = "categories"
+    __table_args__ = (UniqueConstraint("site_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    necessary: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # {"en": {"name": ..., "description": ...}, "zh-CN": {...}}
+    texts: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    # Denied by default when the visitor sends Global Privacy Control (sale/marketing-like).
+    gpc_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Google Consent Mode signals this category controls, e.g. ["analytics_storage"].
+    consent_mode_signals: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+
+    site: Mapped[Site] = relationship(back_populates="categories")
+
+
+class Service(db.Model):  # type: ignore[name-defined]
+    """A third party (or own service) that processes data under one category."""
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("site_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(300))
+    privacy_policy_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    storage_location: Mapped[str] = mapped_column(String(200), default="")
+    cross_border: Mapped[bool] = mapped_column(Boolean, default=False)
+    third_party: Mapped[bool] = mapped_column(Boolean, default=True)
+    # [{"name": "_ga", "pattern": "^_ga(_.*)?$", "domain": "", "lifetime": "2 years"}]
+    cookies: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    # {"en": {"purpose": ..., "data_collected": ...}, ...}
+    texts: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+
+    site: Mapped[Site] = relationship(back_populates="services")
+    category: Mapped[Category] = relationship()
+
+
+class PolicyVersion(db.Model):  # type: ignore[name-defined]
+    """A published privacy policy. Immutable: a change is a new version."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("site_id", "label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    sha256: Mapped[str] = mapped_column(String(64))
+    effective_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Material changes require every visitor to consent again.
+    material: Mapped[bool] = mapped_column(Boolean, default=False)
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class BannerVersion(db.Model):  # type: ignore[name-defined]
+    """Exactly what a visitor was shown, as canonical JSON addressed by its SHA-256."""
+
+    __tablename__ = "banner_versions"
+    __table_args__ = (UniqueConstraint("site_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    canonical_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ImmutableRowError(RuntimeError):
+    """Raised when code tries to change a row that is part of the consent record."""
+
+
+@event.listens_for(PolicyVersion, "before_update")
+@event.listens_for(BannerVersion, "before_update")
+def _refuse_update(mapper: Any, connection: Any, target: Any) -> None:
+    raise ImmutableRowError(f"{type(target).__name__} rows are immutable once published")
