@@ -1,0 +1,1 @@
+"""HTTP blueprints: parse with a schema, call one operation, dump, choose the status."""

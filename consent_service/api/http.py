@@ -1,0 +1,69 @@
+"""Small HTTP helpers shared by the blueprints: CORS for site origins, request context, JSON."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Response, current_app, g, request
+
+from consent_service.consents import RequestContext
+from consent_service.errors import ApiError
+from consent_service.netinfo import country_code, truncate_ip
+from consent_service.sites import SiteSnapshot, SiteSnapshotCache
+
+CORS_MAX_AGE = "86400"
+
+
+def site_cache() -> SiteSnapshotCache:
+    cache: SiteSnapshotCache = current_app.extensions["consent_site_cache"]
+    return cache
+
+
+def public_site(site_key: str) -> SiteSnapshot:
+    """The site, after checking that a browser calling us comes from one of its origins."""
+    snapshot = site_cache().snapshot(site_key, time.monotonic())
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() not in snapshot.allowed_origins:
+        raise ApiError(403, "This origin is not allowed for this site.", error="origin_not_allowed")
+    g.cors_origin = origin
+    return snapshot
+
+
+def add_cors_headers(response: Response) -> Response:
+    origin = g.get("cors_origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = "ETag, Retry-After"
+    response.vary.add("Origin")
+    return response
+
+
+def preflight_response() -> Response:
+    response = Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+    response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+    return response
+
+
+def require_json() -> None:
+    if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
+        raise ApiError(415, "Send the body as application/json.", error="unsupported_media_type")
+
+
+def request_context() -> RequestContext:
+    """What we may keep of this request: a truncated address, the user agent, a trusted country."""
+    header = current_app.config.get("COUNTRY_HEADER")
+    return RequestContext(
+        ip_prefix=truncate_ip(request.remote_addr),
+        user_agent=request.user_agent.string or None,
+        country=country_code(request.headers.get(header)) if header else None,
+        sec_gpc=request.headers.get("Sec-GPC") == "1",
+    )
+
+
+def json_response(
+    body: bytes, status: int = 200, headers: dict[str, Any] | None = None
+) -> Response:
+    return Response(body, status=status, headers=headers, mimetype="application/json")

@@ -1,0 +1,96 @@
+"""The public API that banners and site code call from the browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from consent_service import consents
+from consent_service.api.http import (
+    add_cors_headers,
+    json_response,
+    preflight_response,
+    public_site,
+    request_context,
+    require_json,
+    site_cache,
+)
+from consent_service.schemas.consent import (
+    ConsentDecisionSchema,
+    ConsentRecordedSchema,
+    ConsentStateSchema,
+    VisitorTokenQuerySchema,
+)
+from consent_service.schemas.site import ConfigQuerySchema, SiteConfigSchema
+from consent_service.sites import get_site, negotiate_locale
+
+blp = Blueprint(
+    "public", __name__, url_prefix="/api/v1/sites", description="Banner configuration and consent."
+)
+
+
+@blp.before_request
+def check_site_and_origin() -> Response | None:
+    """Unknown site (404), foreign origin (403) and non-JSON bodies (415) before anything else."""
+    site_key = (request.view_args or {}).get("site_key")
+    if site_key is not None:
+        public_site(site_key)
+    if request.method == "OPTIONS":
+        return preflight_response()
+    require_json()
+    return None
+
+
+blp.after_request(add_cors_headers)
+
+
+@blp.route("/<string:site_key>/config", methods=["GET"])
+@blp.arguments(ConfigQuerySchema, location="query", unknown=RAISE)
+@blp.response(200, SiteConfigSchema)
+def get_config(query: dict[str, Any], site_key: str) -> Response:
+    """What a banner needs: categories, services, texts, policy and banner versions."""
+    snapshot = public_site(site_key)
+    locale = negotiate_locale(
+        snapshot.locales, query["locale"], list(request.accept_languages.values())
+    )
+    published = site_cache().config(snapshot, locale)
+    max_age = current_app.config["CONFIG_MAX_AGE"]
+    headers = {
+        "ETag": f'"{published.etag}"',
+        "Cache-Control": f"public, max-age={max_age}, stale-while-revalidate={max_age * 10}",
+        "Vary": "Accept-Language",
+        "Content-Language": locale,
+    }
+    if request.if_none_match.contains(published.etag):
+        return Response(status=304, headers=headers)
+    return json_response(published.body, headers=headers)
+
+
+@blp.route("/<string:site_key>/consents", methods=["POST"])
+@blp.arguments(ConsentDecisionSchema)
+@blp.response(201, ConsentRecordedSchema)
+@blp.alt_response(200, schema=ConsentRecordedSchema, description="Replay of a recorded event.")
+def post_consent(decision: dict[str, Any], site_key: str) -> tuple[dict[str, Any], int]:
+    """Record one decision. Idempotent on `event_id`: a replay answers 200 with the same body."""
+    recorded = consents.record_decision(get_site(site_key), decision, request_context())
+    body = {
+        "event_id": str(recorded.event.event_id),
+        "visitor_id": recorded.event.visitor_id,
+        "visitor_token": recorded.visitor_token,
+        "recorded_at": recorded.event.recorded_at,
+        "state": recorded.state,
+    }
+    return body, 201 if recorded.created else 200
+
+
+@blp.route("/<string:site_key>/consents/current", methods=["GET"])
+@blp.arguments(VisitorTokenQuerySchema, location="query", unknown=RAISE)
+@blp.response(200, ConsentStateSchema)
+def get_current_consent(query: dict[str, Any], site_key: str) -> consents.ConsentState:
+    """The visitor's current state; token in `X-Visitor-Token` or `?visitor_token=`."""
+    site = get_site(site_key)
+    token = request.headers.get("X-Visitor-Token") or query["visitor_token"]
+    return consents.current_state(site, consents.visitor_from_token(site, token))

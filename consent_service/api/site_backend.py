@@ -1,0 +1,27 @@
+"""Endpoints for a site's own backend, authenticated with the site's admin token."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_smorest import Blueprint
+
+from consent_service import consents
+from consent_service.access import authorize, bearer_token
+from consent_service.schemas.consent import ConsentStateSchema
+from consent_service.sites import get_site
+
+blp = Blueprint(
+    "site_backend",
+    __name__,
+    url_prefix="/api/v1/sites",
+    description="Server-side questions of a site: may I?",
+)
+
+
+@blp.route("/<string:site_key>/visitors/<string:visitor_id>/consent", methods=["GET"])
+@blp.response(200, ConsentStateSchema)
+@blp.doc(security=[{"bearerAuth": []}])
+def get_visitor_consent(site_key: str, visitor_id: str) -> consents.ConsentState:
+    site = get_site(site_key)
+    authorize(site, bearer_token(request.headers.get("Authorization")), roles={"admin"})
+    return consents.current_state(site, visitor_id)

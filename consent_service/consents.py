@@ -1,0 +1,276 @@
+"""Recording consent decisions and reading a visitor's current consent state."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from consent_service.canonical import canonical_json, sha256_hex
+from consent_service.errors import ApiError
+from consent_service.extensions import db
+from consent_service.models import Category, ConsentEvent, PolicyVersion, Site
+from consent_service.models.types import utcnow
+from consent_service.sites import find_banner_version, find_policy
+from consent_service.tokens import issue_visitor_token, read_visitor_token
+
+MAX_URL_LENGTH = 2048
+MAX_USER_AGENT_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the service may keep of the HTTP request, already minimised by the caller."""
+
+    ip_prefix: str | None = None
+    user_agent: str | None = None
+    country: str | None = None
+    sec_gpc: bool = False
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    visitor_id: str
+    event_id: str
+    action: str
+    choices: dict[str, bool]
+    policy_version: str
+    banner_version: str
+    recorded_at: datetime
+    expires_at: datetime
+    needs_renewal: bool
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    event: ConsentEvent
+    visitor_token: str
+    state: ConsentState
+    created: bool
+
+
+class ValidationFailed(ApiError):
+    def __init__(self, errors: dict[str, Any], message: str = "Invalid consent decision.") -> None:
+        super().__init__(422, message, error="validation_failed", errors=errors)
+
+
+def resolve_choices(
+    categories: list[Category], action: str, given: dict[str, bool]
+) -> dict[str, bool]:
+    """The full choice per category that an action with the given choices means.
+
+    Necessary categories are always granted. A choice that contradicts the action (analytics
+    false with accept_all) is rejected rather than silently overridden, because the record must
+    say exactly what the visitor was shown to have chosen.
+    """
+    by_slug = {category.slug: category for category in categories}
+    errors: dict[str, list[str]] = {}
+    for slug, value in given.items():
+        category = by_slug.get(slug)
+        if category is None:
+            errors[slug] = ["Unknown category."]
+        elif category.necessary and value is not True:
+            errors[slug] = ["Necessary categories cannot be refused."]
+    if errors:
+        raise ValidationFailed({"choices": errors})
+
+    def decide(category: Category) -> bool:
+        if category.necessary:
+            return True
+        if action == "accept_all":
+            return True
+        if action in ("reject_all", "withdraw"):
+            return False
+        if action == "gpc_opt_out" and category.gpc_opt_out:
+            return False
+        return bool(given.get(category.slug, False))
+
+    resolved = {category.slug: decide(category) for category in categories}
+    contradictions = {
+        slug: [f"Contradicts action {action}."]
+        for slug, value in given.items()
+        if resolved[slug] != value
+    }
+    if contradictions:
+        raise ValidationFailed({"choices": contradictions})
+    return resolved
+
+
+def request_fingerprint(decision: dict[str, Any]) -> str:
+    """Hash of the request as the client sent it, to tell a replay from a reuse of event_id."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        return value
+
+    return sha256_hex(canonical_json(plain(decision)))
+
+
+def strip_query(url: str | None) -> str | None:
+    """Keep a page URL without its query string or fragment (they often carry personal data)."""
+    if not url:
+        return None
+    return url.split("#", 1)[0].split("?", 1)[0][:MAX_URL_LENGTH]
+
+
+def record_decision(
+    site: Site, decision: dict[str, Any], context: RequestContext
+) -> RecordedDecision:
+    """Record one decision; idempotent on `event_id`.
+
+    The same event id with the same body returns the stored event (created=False); with another
+    body it is a 409. One transaction: the event is written entirely or not at all.
+    """
+    fingerprint = request_fingerprint(decision)
+    event_id: uuid.UUID = decision["event_id"]
+    existing = _find_event(site, event_id)
+    if existing is not None:
+        return _replay(site, existing, fingerprint)
+
+    token = decision.get("visitor_token")
+    if token:
+        visitor_id = read_visitor_token(token, site.site_key)
+        if visitor_id is None:
+            raise ValidationFailed({"visitor_token": ["Not a valid visitor token for this site."]})
+    else:
+        visitor_id = secrets.token_hex(16)
+
+    errors: dict[str, list[str]] = {}
+    policy = find_policy(site, decision["policy_version"])
+    if policy is None:
+        errors["policy_version"] = ["This site never published that policy version."]
+    if find_banner_version(site, decision["banner_version"]) is None:
+        errors["banner_version"] = ["This site never published that banner version."]
+    if errors:
+        raise ValidationFailed(errors)
+    assert policy is not None
+
+    choices = resolve_choices(list(site.categories), decision["action"], decision["choices"])
+    event = ConsentEvent(
+        site_id=site.id,
+        event_id=event_id,
+        visitor_id=visitor_id,
+        action=decision["action"],
+        choices=choices,
+        policy_version_id=policy.id,
+        banner_version=decision["banner_version"],
+        language=decision.get("language") or site.default_locale,
+        source=decision["source"],
+        gpc=bool(decision.get("gpc")) or context.sec_gpc,
+        recorded_at=utcnow(),
+        client_time=decision.get("client_time"),
+        page_url=strip_query(decision.get("url")),
+        ip_prefix=context.ip_prefix,
+        user_agent=(context.user_agent or "")[:MAX_USER_AGENT_LENGTH] or None,
+        country=context.country,
+        request_hash=fingerprint,
+    )
+    event.policy_version = policy
+    db.session.add(event)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A concurrent request with the same event_id won the race; answer as for a replay.
+        db.session.rollback()
+        existing = _find_event(site, event_id)
+        if existing is None:
+            raise
+        return _replay(site, existing, fingerprint)
+    return RecordedDecision(
+        event=event,
+        visitor_token=issue_visitor_token(site.site_key, visitor_id),
+        state=state_of(site, event),
+        created=True,
+    )
+
+
+def _find_event(site: Site, event_id: uuid.UUID) -> ConsentEvent | None:
+    return db.session.scalar(
+        select(ConsentEvent).where(
+            ConsentEvent.site_id == site.id, ConsentEvent.event_id == event_id
+        )
+    )
+
+
+def _replay(site: Site, event: ConsentEvent, fingerprint: str) -> RecordedDecision:
+    if event.request_hash != fingerprint:
+        raise ApiError(
+            409,
+            "This event_id was already used for a different decision.",
+            error="event_id_conflict",
+        )
+    return RecordedDecision(
+        event=event,
+        visitor_token=issue_visitor_token(site.site_key, event.visitor_id),
+        state=state_of(site, event),
+        created=False,
+    )
+
+
+def latest_event(site: Site, visitor_id: str) -> ConsentEvent | None:
+    return db.session.scalar(
+        select(ConsentEvent)
+        .where(ConsentEvent.site_id == site.id, ConsentEvent.visitor_id == visitor_id)
+        .order_by(ConsentEvent.id.desc())
+        .limit(1)
+    )
+
+
+def state_of(site: Site, event: ConsentEvent, now: datetime | None = None) -> ConsentState:
+    """The state an event establishes, and whether the visitor must be asked again.
+
+    Renewal is due when the lifetime has passed, when a material policy version took effect
+    after the one consented to, or when the site added a category the visitor never saw.
+    """
+    now = now or utcnow()
+    expires_at = event.recorded_at + timedelta(days=site.lifetime_days)
+    consented_policy = event.policy_version
+    newer_material = db.session.scalar(
+        select(PolicyVersion.id)
+        .where(
+            PolicyVersion.site_id == site.id,
+            PolicyVersion.material.is_(True),
+            PolicyVersion.effective_at <= now,
+            PolicyVersion.effective_at > consented_policy.effective_at,
+            PolicyVersion.id != consented_policy.id,
+        )
+        .limit(1)
+    )
+    unseen_category = any(category.slug not in event.choices for category in site.categories)
+    return ConsentState(
+        visitor_id=event.visitor_id,
+        event_id=str(event.event_id),
+        action=event.action,
+        choices=dict(event.choices),
+        policy_version=consented_policy.label,
+        banner_version=event.banner_version,
+        recorded_at=event.recorded_at,
+        expires_at=expires_at,
+        needs_renewal=now >= expires_at or newer_material is not None or unseen_category,
+    )
+
+
+def current_state(site: Site, visitor_id: str, now: datetime | None = None) -> ConsentState:
+    event = latest_event(site, visitor_id)
+    if event is None:
+        raise ApiError(404, "No consent is recorded for this visitor.", error="no_consent")
+    return state_of(site, event, now)
+
+
+def visitor_from_token(site: Site, token: str | None) -> str:
+    if not token:
+        raise ApiError(401, "A visitor token is required.", error="visitor_token_required")
+    visitor_id = read_visitor_token(token, site.site_key)
+    if visitor_id is None:
+        raise ApiError(401, "The visitor token is not valid for this site.", error="invalid_token")
+    return visitor_id

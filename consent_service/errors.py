@@ -1,0 +1,90 @@
+"""The one JSON error shape, `{"code", "status", "message", "errors"}`, for every error.
+
+Registered on the app rather than on blueprints so that routing errors (404 for an unknown URL,
+405 for a wrong method) get the same machine-readable body as errors raised in views.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(HTTPException):
+    """An error raised by an operation, carrying a machine-readable `error` code.
+
+    Operations raise these (or their subclasses) instead of importing Flask's `abort`, so they
+    stay usable from the CLI and tests; the app turns them into the shared JSON shape.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        error: str | None = None,
+        errors: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description=message)
+        self.code = status
+        self.error = error
+        self.errors = errors or {}
+        self.extra_headers = headers or {}
+
+
+def error_body(exc: HTTPException) -> dict[str, Any]:
+    code = exc.code or 500
+    message = exc.description or exc.name
+    errors: dict[str, Any] = {}
+    data = getattr(exc, "data", None)
+    if isinstance(exc, ApiError):
+        errors = exc.errors
+    elif isinstance(data, dict):
+        # webargs puts schema errors under "messages", keyed by location; clients want fields.
+        message = data.get("message", "Invalid request." if code == 422 else message)
+        raw = data.get("errors") or data.get("messages") or {}
+        if isinstance(raw, dict) and set(raw) <= {"json", "query", "headers", "form"} and raw:
+            merged: dict[str, Any] = {}
+            for location_errors in raw.values():
+                if isinstance(location_errors, dict):
+                    merged.update(location_errors)
+            errors = merged
+        elif isinstance(raw, dict):
+            errors = raw
+    body: dict[str, Any] = {
+        "code": code,
+        "status": getattr(exc, "error", None) or exc.name.lower().replace(" ", "_"),
+        "message": message,
+        "errors": errors,
+    }
+    return body
+
+
+def handle_http_exception(exc: HTTPException) -> tuple[Response, int, dict[str, str]]:
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApiError):
+        headers.update(exc.extra_headers)
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict) and isinstance(data.get("headers"), dict):
+        headers.update(data["headers"])
+    if exc.code == 405:
+        response = exc.get_response()
+        if "Allow" in response.headers:
+            headers["Allow"] = response.headers["Allow"]
+    return jsonify(error_body(exc)), exc.code or 500, headers
+
+
+def handle_unexpected(exc: Exception) -> tuple[Response, int, dict[str, str]]:
+    log.exception("Unhandled error", exc_info=exc)
+    return handle_http_exception(InternalServerError())
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,71 @@
+"""Wire shape of the public site configuration a banner reads."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from consent_service.schemas import StrictSchema
+
+
+class ConfigQuerySchema(StrictSchema):
+    locale = fields.String(load_default=None, validate=validate.Length(max=35))
+
+
+class CategoryConfigSchema(StrictSchema):
+    slug = fields.String()
+    necessary = fields.Boolean()
+    order = fields.Integer()
+    gpc_opt_out = fields.Boolean()
+    consent_mode = fields.List(fields.String())
+    name = fields.String()
+    description = fields.String()
+
+
+class CookieSchema(StrictSchema):
+    name = fields.String()
+    pattern = fields.String()
+    domain = fields.String()
+    lifetime = fields.String()
+
+
+class ServiceConfigSchema(StrictSchema):
+    slug = fields.String()
+    category = fields.String()
+    name = fields.String()
+    provider = fields.String()
+    privacy_policy_url = fields.String(allow_none=True)
+    storage_location = fields.String()
+    cross_border = fields.Boolean()
+    third_party = fields.Boolean()
+    cookies = fields.List(fields.Nested(CookieSchema))
+    purpose = fields.String()
+    data_collected = fields.String()
+
+
+class PolicySummarySchema(StrictSchema):
+    label = fields.String()
+    url = fields.String(allow_none=True)
+    sha256 = fields.String()
+    effective_at = fields.String()
+    material = fields.Boolean()
+
+
+class SiteConfigSchema(StrictSchema):
+    """Documentation of GET .../config; the body is built by `sites.site_config`."""
+
+    site_key = fields.String()
+    name = fields.String()
+    locale = fields.String()
+    default_locale = fields.String()
+    locales = fields.List(fields.String())
+    texts = fields.Dict(keys=fields.String(), values=fields.String())
+    categories = fields.List(fields.Nested(CategoryConfigSchema))
+    services = fields.List(fields.Nested(ServiceConfigSchema))
+    policy_version = fields.Nested(PolicySummarySchema, allow_none=True)
+    banner_version = fields.String()
+    lifetime_days = fields.Integer()
+    jurisdiction = fields.String()
+    cookie_name = fields.String()
+    gpc = fields.Dict()
+    consent_mode = fields.Dict()
+    ga4 = fields.Dict(allow_none=True)

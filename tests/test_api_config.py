@@ -1,0 +1,87 @@
+"""GET /config: what a banner needs, cacheable, in the visitor's language."""
+
+from __future__ import annotations
+
+
+def config_url(site):
+    return f"/api/v1/sites/{site.site_key}/config"
+
+
+def test_config_has_what_a_banner_needs(client, site):
+    response = client.get(config_url(site))
+    assert response.status_code == 200
+    body = response.json
+    assert {"categories", "services", "policy_version", "banner_version", "lifetime_days"} <= set(
+        body
+    )
+    slugs = [(category["slug"], category["necessary"]) for category in body["categories"]]
+    assert slugs == [
+        ("necessary", True),
+        ("analytics", False),
+        ("crm", False),
+        ("marketing_email", False),
+    ]
+    neocrm = next(service for service in body["services"] if service["slug"] == "neocrm")
+    assert neocrm["storage_location"] == "China"
+    assert neocrm["cross_border"] is True and neocrm["third_party"] is True
+    assert body["policy_version"]["label"] == "2024-09"
+    assert body["banner_version"] == site.banner_version_hash
+    assert body["lifetime_days"] == 180
+    assert body["texts"]["title"] == "We value your privacy"
+
+
+def test_config_etag_and_304(client, site):
+    first = client.get(config_url(site))
+    etag = first.headers["ETag"]
+    assert "max-age" in first.headers["Cache-Control"]
+    second = client.get(config_url(site), headers={"If-None-Match": etag})
+    assert second.status_code == 304
+    assert second.data == b""
+    stale = client.get(config_url(site), headers={"If-None-Match": '"something-else"'})
+    assert stale.status_code == 200
+
+
+def test_locale_from_query_and_accept_language(client, site):
+    by_query = client.get(config_url(site), query_string={"locale": "zh-CN"}).json
+    assert by_query["locale"] == "zh-CN"
+    assert by_query["texts"]["title"] == "我们重视您的隐私"
+    assert by_query["categories"][1]["name"] == "统计分析"
+    by_header = client.get(config_url(site), headers={"Accept-Language": "zh;q=0.9, en;q=0.5"})
+    assert by_header.json["locale"] == "zh-CN"
+    fallback = client.get(config_url(site), headers={"Accept-Language": "fr-FR"})
+    assert fallback.json["locale"] == "en"
+    assert by_query["banner_version"] == fallback.json["banner_version"]
+    assert by_header.headers["ETag"] != fallback.headers["ETag"]
+
+
+def test_unknown_site_and_foreign_origin(client, site):
+    missing = client.get("/api/v1/sites/unknown/config")
+    assert missing.status_code == 404
+    assert set(missing.json) == {"code", "status", "message", "errors"}
+    foreign = client.get(config_url(site), headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    allowed = client.get(config_url(site), headers={"Origin": "https://www.example.com"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://www.example.com"
+    assert "Origin" in allowed.headers["Vary"]
+
+
+def test_unknown_query_parameter_is_422(client, site):
+    response = client.get(config_url(site), query_string={"lang": "en"})
+    assert response.status_code == 422
+    assert "lang" in response.json["errors"]
+
+
+def test_banner_version_follows_content(app, site):
+    from consent_service.extensions import db
+    from consent_service.models import BannerVersion
+    from consent_service.sites import refresh_banner_version
+    from tests.conftest import count_rows
+
+    before = site.banner_version_hash
+    refresh_banner_version(site)
+    assert site.banner_version_hash == before
+    site.texts = {**site.texts, "en": {**site.texts["en"], "title": "Cookies"}}
+    refresh_banner_version(site)
+    db.session.commit()
+    assert site.banner_version_hash != before
+    assert count_rows(BannerVersion) == 2
