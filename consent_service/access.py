@@ -56,8 +56,8 @@ def bearer_token(authorization: str | None) -> str | None:
     return value.strip()
 
 
-def authorize(site: Site, secret: str | None, roles: Collection[str]) -> ApiToken:
-    """The live token of `site` behind `secret`, if its role is one of `roles`.
+def authorize(site_id: int, secret: str | None, roles: Collection[str]) -> ApiToken:
+    """The live token of site `site_id` behind `secret`, if its role is one of `roles`.
 
     A missing or unknown token is 401. A valid token of another site is 404, so that a token
     holder cannot probe which site keys exist. The wrong role is 403.
@@ -77,7 +77,7 @@ def authorize(site: Site, secret: str | None, roles: Collection[str]) -> ApiToke
             error="invalid_token",
             headers={"WWW-Authenticate": 'Bearer realm="consent-service", error="invalid_token"'},
         )
-    if token.site_id != site.id:
+    if token.site_id != site_id:
         raise ApiError(404, "No such site.", error="site_not_found")
     if token.role not in roles:
         raise ApiError(

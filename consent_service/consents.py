@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from consent_service.canonical import canonical_json, sha256_hex
 from consent_service.errors import ApiError
 from consent_service.extensions import db
-from consent_service.models import Category, ConsentEvent, PolicyVersion, Site
+from consent_service.models import ConsentEvent
 from consent_service.models.types import utcnow
-from consent_service.sites import find_banner_version, find_policy
+from consent_service.sites import CategoryRule, SiteSnapshot, find_banner_version, find_policy
 from consent_service.tokens import issue_visitor_token, read_visitor_token
 
 MAX_URL_LENGTH = 2048
@@ -60,7 +61,7 @@ class ValidationFailed(ApiError):
 
 
 def resolve_choices(
-    categories: list[Category], action: str, given: dict[str, bool]
+    categories: Sequence[CategoryRule], action: str, given: dict[str, bool]
 ) -> dict[str, bool]:
     """The full choice per category that an action with the given choices means.
 
@@ -79,10 +80,8 @@ def resolve_choices(
     if errors:
         raise ValidationFailed({"choices": errors})
 
-    def decide(category: Category) -> bool:
-        if category.necessary:
-            return True
-        if action == "accept_all":
+    def decide(category: CategoryRule) -> bool:
+        if category.necessary or action == "accept_all":
             return True
         if action in ("reject_all", "withdraw"):
             return False
@@ -124,19 +123,15 @@ def strip_query(url: str | None) -> str | None:
 
 
 def record_decision(
-    site: Site, decision: dict[str, Any], context: RequestContext
+    site: SiteSnapshot, decision: dict[str, Any], context: RequestContext
 ) -> RecordedDecision:
     """Record one decision; idempotent on `event_id`.
 
     The same event id with the same body returns the stored event (created=False); with another
-    body it is a 409. One transaction: the event is written entirely or not at all.
+    body it is a 409. One transaction with a single INSERT: the unique constraint, not a prior
+    read, detects a replay, so concurrent retries of one event never write twice.
     """
     fingerprint = request_fingerprint(decision)
-    event_id: uuid.UUID = decision["event_id"]
-    existing = _find_event(site, event_id)
-    if existing is not None:
-        return _replay(site, existing, fingerprint)
-
     token = decision.get("visitor_token")
     if token:
         visitor_id = read_visitor_token(token, site.site_key)
@@ -146,24 +141,23 @@ def record_decision(
         visitor_id = secrets.token_hex(16)
 
     errors: dict[str, list[str]] = {}
-    policy = find_policy(site, decision["policy_version"])
-    if policy is None:
+    policy_label = decision["policy_version"]
+    if policy_label not in site.policies and find_policy(site.site_id, policy_label) is None:
         errors["policy_version"] = ["This site never published that policy version."]
-    if find_banner_version(site, decision["banner_version"]) is None:
+    banner = decision["banner_version"]
+    if banner not in site.banner_versions and find_banner_version(site.site_id, banner) is None:
         errors["banner_version"] = ["This site never published that banner version."]
     if errors:
         raise ValidationFailed(errors)
-    assert policy is not None
 
-    choices = resolve_choices(list(site.categories), decision["action"], decision["choices"])
     event = ConsentEvent(
-        site_id=site.id,
-        event_id=event_id,
+        site_id=site.site_id,
+        event_id=decision["event_id"],
         visitor_id=visitor_id,
         action=decision["action"],
-        choices=choices,
-        policy_version_id=policy.id,
-        banner_version=decision["banner_version"],
+        choices=resolve_choices(site.categories, decision["action"], decision["choices"]),
+        policy_version=policy_label,
+        banner_version=banner,
         language=decision.get("language") or site.default_locale,
         source=decision["source"],
         gpc=bool(decision.get("gpc")) or context.sec_gpc,
@@ -175,14 +169,12 @@ def record_decision(
         country=context.country,
         request_hash=fingerprint,
     )
-    event.policy_version = policy
     db.session.add(event)
     try:
         db.session.commit()
     except IntegrityError:
-        # A concurrent request with the same event_id won the race; answer as for a replay.
         db.session.rollback()
-        existing = _find_event(site, event_id)
+        existing = find_event(site.site_id, decision["event_id"])
         if existing is None:
             raise
         return _replay(site, existing, fingerprint)
@@ -194,15 +186,15 @@ def record_decision(
     )
 
 
-def _find_event(site: Site, event_id: uuid.UUID) -> ConsentEvent | None:
+def find_event(site_id: int, event_id: uuid.UUID) -> ConsentEvent | None:
     return db.session.scalar(
         select(ConsentEvent).where(
-            ConsentEvent.site_id == site.id, ConsentEvent.event_id == event_id
+            ConsentEvent.site_id == site_id, ConsentEvent.event_id == event_id
         )
     )
 
 
-def _replay(site: Site, event: ConsentEvent, fingerprint: str) -> RecordedDecision:
+def _replay(site: SiteSnapshot, event: ConsentEvent, fingerprint: str) -> RecordedDecision:
     if event.request_hash != fingerprint:
         raise ApiError(
             409,
@@ -217,16 +209,16 @@ def _replay(site: Site, event: ConsentEvent, fingerprint: str) -> RecordedDecisi
     )
 
 
-def latest_event(site: Site, visitor_id: str) -> ConsentEvent | None:
+def latest_event(site_id: int, visitor_id: str) -> ConsentEvent | None:
     return db.session.scalar(
         select(ConsentEvent)
-        .where(ConsentEvent.site_id == site.id, ConsentEvent.visitor_id == visitor_id)
+        .where(ConsentEvent.site_id == site_id, ConsentEvent.visitor_id == visitor_id)
         .order_by(ConsentEvent.id.desc())
         .limit(1)
     )
 
 
-def state_of(site: Site, event: ConsentEvent, now: datetime | None = None) -> ConsentState:
+def state_of(site: SiteSnapshot, event: ConsentEvent, now: datetime | None = None) -> ConsentState:
     """The state an event establishes, and whether the visitor must be asked again.
 
     Renewal is due when the lifetime has passed, when a material policy version took effect
@@ -234,40 +226,32 @@ def state_of(site: Site, event: ConsentEvent, now: datetime | None = None) -> Co
     """
     now = now or utcnow()
     expires_at = event.recorded_at + timedelta(days=site.lifetime_days)
-    consented_policy = event.policy_version
-    newer_material = db.session.scalar(
-        select(PolicyVersion.id)
-        .where(
-            PolicyVersion.site_id == site.id,
-            PolicyVersion.material.is_(True),
-            PolicyVersion.effective_at <= now,
-            PolicyVersion.effective_at > consented_policy.effective_at,
-            PolicyVersion.id != consented_policy.id,
-        )
-        .limit(1)
-    )
     unseen_category = any(category.slug not in event.choices for category in site.categories)
     return ConsentState(
         visitor_id=event.visitor_id,
         event_id=str(event.event_id),
         action=event.action,
         choices=dict(event.choices),
-        policy_version=consented_policy.label,
+        policy_version=event.policy_version,
         banner_version=event.banner_version,
         recorded_at=event.recorded_at,
         expires_at=expires_at,
-        needs_renewal=now >= expires_at or newer_material is not None or unseen_category,
+        needs_renewal=(
+            now >= expires_at
+            or site.newer_material_policy(event.policy_version, now)
+            or unseen_category
+        ),
     )
 
 
-def current_state(site: Site, visitor_id: str, now: datetime | None = None) -> ConsentState:
-    event = latest_event(site, visitor_id)
+def current_state(site: SiteSnapshot, visitor_id: str, now: datetime | None = None) -> ConsentState:
+    event = latest_event(site.site_id, visitor_id)
     if event is None:
         raise ApiError(404, "No consent is recorded for this visitor.", error="no_consent")
     return state_of(site, event, now)
 
 
-def visitor_from_token(site: Site, token: str | None) -> str:
+def visitor_from_token(site: SiteSnapshot, token: str | None) -> str:
     if not token:
         raise ApiError(401, "A visitor token is required.", error="visitor_token_required")
     visitor_id = read_visitor_token(token, site.site_key)

@@ -178,11 +178,7 @@ def refresh_banner_version(site: Site) -> BannerVersion:
     """
     document = canonical_json(banner_document(site))
     digest = sha256_hex(document)
-    version = db.session.scalar(
-        select(BannerVersion).where(
-            BannerVersion.site_id == site.id, BannerVersion.sha256 == digest
-        )
-    )
+    version = find_banner_version(site.id, digest)
     if version is None:
         version = BannerVersion(site_id=site.id, sha256=digest, canonical_json=document.decode())
         db.session.add(version)
@@ -190,10 +186,10 @@ def refresh_banner_version(site: Site) -> BannerVersion:
     return version
 
 
-def find_banner_version(site: Site, digest: str) -> BannerVersion | None:
+def find_banner_version(site_id: int, digest: str) -> BannerVersion | None:
     return db.session.scalar(
         select(BannerVersion).where(
-            BannerVersion.site_id == site.id, BannerVersion.sha256 == digest
+            BannerVersion.site_id == site_id, BannerVersion.sha256 == digest
         )
     )
 
@@ -219,10 +215,7 @@ def publish_policy(
         sha256 = sha256_hex(text)
     if not sha256 or len(sha256) != 64:
         raise ValueError("a policy published by URL needs the SHA-256 of its document")
-    existing = db.session.scalar(
-        select(PolicyVersion).where(PolicyVersion.site_id == site.id, PolicyVersion.label == label)
-    )
-    if existing is not None:
+    if find_policy(site.id, label) is not None:
         raise ApiError(409, f"Policy version {label!r} is already published.", error="conflict")
     policy = PolicyVersion(
         site_id=site.id,
@@ -257,9 +250,9 @@ def current_policy(site: Site, now: datetime | None = None) -> PolicyVersion | N
     )
 
 
-def find_policy(site: Site, label: str) -> PolicyVersion | None:
+def find_policy(site_id: int, label: str) -> PolicyVersion | None:
     return db.session.scalar(
-        select(PolicyVersion).where(PolicyVersion.site_id == site.id, PolicyVersion.label == label)
+        select(PolicyVersion).where(PolicyVersion.site_id == site_id, PolicyVersion.label == label)
     )
 
 
@@ -357,24 +350,89 @@ class PublishedConfig:
     etag: str  # unquoted entity tag
 
 
+@dataclass(frozen=True)
+class CategoryRule:
+    slug: str
+    necessary: bool
+    gpc_opt_out: bool
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    label: str
+    effective_at: datetime
+    material: bool
+
+
 @dataclass
 class SiteSnapshot:
-    """What the public endpoints need to know of a site without a database round trip."""
+    """A site as the hot paths need it, read once and kept for a few seconds.
+
+    Plain values, no ORM state: operations that take a snapshot run without a query for the
+    site, its categories, policies or banner versions, and fall back to the database only when
+    a version is missing (published a moment ago in another process).
+    """
 
     site_id: int
     site_key: str
+    name: str
+    default_locale: str
+    lifetime_days: int
     allowed_origins: frozenset[str]
     locales: list[str]
+    categories: tuple[CategoryRule, ...]
+    policies: dict[str, PolicyRef]
+    banner_versions: frozenset[str]
     loaded_at: float
     configs: dict[str, PublishedConfig] = field(default_factory=dict)
+
+    def newer_material_policy(self, than: str, now: datetime) -> bool:
+        """Has a material version taken effect after the version `than` was consented to?"""
+        consented = self.policies.get(than)
+        if consented is None:
+            return False
+        return any(
+            policy.material and consented.effective_at < policy.effective_at <= now
+            for policy in self.policies.values()
+        )
+
+
+def load_snapshot(site_key: str, now: float) -> SiteSnapshot:
+    site = get_site(site_key)
+    locales = site_locales(site)
+    locales.sort(key=lambda locale: locale != site.default_locale)
+    policies = {
+        policy.label: PolicyRef(policy.label, policy.effective_at, policy.material)
+        for policy in policy_versions(site)
+    }
+    banners = db.session.scalars(
+        select(BannerVersion.sha256).where(BannerVersion.site_id == site.id)
+    ).all()
+    return SiteSnapshot(
+        site_id=site.id,
+        site_key=site.site_key,
+        name=site.name,
+        default_locale=site.default_locale,
+        lifetime_days=site.lifetime_days,
+        allowed_origins=frozenset(site.allowed_origins),
+        locales=locales,
+        categories=tuple(
+            CategoryRule(category.slug, category.necessary, category.gpc_opt_out)
+            for category in site.categories
+        ),
+        policies=policies,
+        banner_versions=frozenset(banners),
+        loaded_at=now,
+    )
 
 
 class SiteSnapshotCache:
     """A short-lived per-process cache of site snapshots and rendered configs.
 
-    The banner config is read on every page view of every customer site; serving it without a
-    query is what keeps it as cheap as a static file. Writes in this process invalidate at
-    once; other processes see changes within `ttl` seconds, well inside the config's max-age.
+    The banner config is read on every page view of every customer site and every consent
+    write needs the site's rules; serving both without a query is what keeps them as cheap as
+    a static file. Other processes see changes within `ttl` seconds, well inside the config's
+    max-age; a write path that meets an unknown version checks the database itself.
     """
 
     def __init__(self, ttl: float) -> None:
@@ -385,16 +443,7 @@ class SiteSnapshotCache:
         snapshot = self._snapshots.get(site_key)
         if snapshot is not None and now - snapshot.loaded_at < self.ttl:
             return snapshot
-        site = get_site(site_key)
-        locales = site_locales(site)
-        locales.sort(key=lambda locale: locale != site.default_locale)
-        snapshot = SiteSnapshot(
-            site_id=site.id,
-            site_key=site.site_key,
-            allowed_origins=frozenset(site.allowed_origins),
-            locales=locales,
-            loaded_at=now,
-        )
+        snapshot = load_snapshot(site_key, now)
         if self.ttl > 0:
             self._snapshots[site_key] = snapshot
         return snapshot
@@ -406,12 +455,6 @@ class SiteSnapshotCache:
             published = PublishedConfig(body=body, etag=sha256_hex(body)[:32])
             snapshot.configs[locale] = published
         return published
-
-    def invalidate(self, site_key: str | None = None) -> None:
-        if site_key is None:
-            self._snapshots.clear()
-        else:
-            self._snapshots.pop(site_key, None)
 
 
 def json_bytes(value: Any) -> bytes:

@@ -138,13 +138,15 @@ def test_lifetime_passing_asks_again(client, site):
     from datetime import timedelta
 
     from consent_service import consents
+    from consent_service.sites import load_snapshot
 
     visitor_id = post(client, site, decision_body(site)).json["visitor_id"]
-    event = consents.latest_event(site, visitor_id)
+    snapshot = load_snapshot(site.site_key, 0)
+    event = consents.latest_event(site.id, visitor_id)
     just_before = event.recorded_at + timedelta(days=site.lifetime_days) - timedelta(seconds=1)
-    assert consents.current_state(site, visitor_id, now=just_before).needs_renewal is False
+    assert consents.current_state(snapshot, visitor_id, now=just_before).needs_renewal is False
     after = event.recorded_at + timedelta(days=site.lifetime_days)
-    assert consents.current_state(site, visitor_id, now=after).needs_renewal is True
+    assert consents.current_state(snapshot, visitor_id, now=after).needs_renewal is True
 
 
 REJECTED_BODIES: list[tuple[str, Any, int, str | None]] = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 
 from consent_service.consents import RequestContext
 from consent_service.errors import ApiError
@@ -20,18 +20,35 @@ def site_cache() -> SiteSnapshotCache:
     return cache
 
 
+def per_request() -> dict[str, Any]:
+    """Storage that lives exactly as long as this request (the WSGI environ), unlike `g`,
+    which is shared by every request made inside one pushed app context."""
+    storage: dict[str, Any] = request.environ.setdefault("consent_service", {})
+    return storage
+
+
+def site_snapshot(site_key: str) -> SiteSnapshot:
+    """The site's snapshot, read once per request (404 for an unknown site)."""
+    storage = per_request()
+    snapshot: SiteSnapshot | None = storage.get("site")
+    if snapshot is None or snapshot.site_key != site_key:
+        snapshot = site_cache().snapshot(site_key, time.monotonic())
+        storage["site"] = snapshot
+    return snapshot
+
+
 def public_site(site_key: str) -> SiteSnapshot:
     """The site, after checking that a browser calling us comes from one of its origins."""
-    snapshot = site_cache().snapshot(site_key, time.monotonic())
+    snapshot = site_snapshot(site_key)
     origin = request.headers.get("Origin")
     if origin is not None and origin.lower() not in snapshot.allowed_origins:
         raise ApiError(403, "This origin is not allowed for this site.", error="origin_not_allowed")
-    g.cors_origin = origin
+    per_request()["cors_origin"] = origin
     return snapshot
 
 
 def add_cors_headers(response: Response) -> Response:
-    origin = g.get("cors_origin")
+    origin = per_request().get("cors_origin")
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = "ETag, Retry-After"

@@ -25,7 +25,7 @@ from consent_service.schemas.consent import (
     VisitorTokenQuerySchema,
 )
 from consent_service.schemas.site import ConfigQuerySchema, SiteConfigSchema
-from consent_service.sites import get_site, negotiate_locale
+from consent_service.sites import negotiate_locale
 
 blp = Blueprint(
     "public", __name__, url_prefix="/api/v1/sites", description="Banner configuration and consent."
@@ -75,7 +75,7 @@ def get_config(query: dict[str, Any], site_key: str) -> Response:
 @blp.alt_response(200, schema=ConsentRecordedSchema, description="Replay of a recorded event.")
 def post_consent(decision: dict[str, Any], site_key: str) -> tuple[dict[str, Any], int]:
     """Record one decision. Idempotent on `event_id`: a replay answers 200 with the same body."""
-    recorded = consents.record_decision(get_site(site_key), decision, request_context())
+    recorded = consents.record_decision(public_site(site_key), decision, request_context())
     body = {
         "event_id": str(recorded.event.event_id),
         "visitor_id": recorded.event.visitor_id,
@@ -91,6 +91,6 @@ def post_consent(decision: dict[str, Any], site_key: str) -> tuple[dict[str, Any
 @blp.response(200, ConsentStateSchema)
 def get_current_consent(query: dict[str, Any], site_key: str) -> consents.ConsentState:
     """The visitor's current state; token in `X-Visitor-Token` or `?visitor_token=`."""
-    site = get_site(site_key)
+    site = public_site(site_key)
     token = request.headers.get("X-Visitor-Token") or query["visitor_token"]
     return consents.current_state(site, consents.visitor_from_token(site, token))

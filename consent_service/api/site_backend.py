@@ -7,8 +7,8 @@ from flask_smorest import Blueprint
 
 from consent_service import consents
 from consent_service.access import authorize, bearer_token
+from consent_service.api.http import site_snapshot
 from consent_service.schemas.consent import ConsentStateSchema
-from consent_service.sites import get_site
 
 blp = Blueprint(
     "site_backend",
@@ -22,6 +22,6 @@ blp = Blueprint(
 @blp.response(200, ConsentStateSchema)
 @blp.doc(security=[{"bearerAuth": []}])
 def get_visitor_consent(site_key: str, visitor_id: str) -> consents.ConsentState:
-    site = get_site(site_key)
-    authorize(site, bearer_token(request.headers.get("Authorization")), roles={"admin"})
+    site = site_snapshot(site_key)
+    authorize(site.site_id, bearer_token(request.headers.get("Authorization")), roles={"admin"})
     return consents.current_state(site, visitor_id)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -17,10 +18,10 @@ from sqlalchemy import (
     Uuid,
     event,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from consent_service.extensions import db
-from consent_service.models.site import ImmutableRowError, PolicyVersion
+from consent_service.models.site import ImmutableRowError
 from consent_service.models.types import JsonDocument, UtcDateTime, utcnow
 
 ACTIONS = ("accept_all", "reject_all", "custom", "withdraw", "gpc_opt_out")
@@ -37,6 +38,17 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         UniqueConstraint("site_id", "event_id"),
         Index("ix_consent_events_visitor", "site_id", "visitor_id", "id"),
+        # The versions shown are referenced by their natural keys, so the record reads alone.
+        ForeignKeyConstraint(
+            ["site_id", "policy_version"],
+            ["policy_versions.site_id", "policy_versions.label"],
+            name="fk_consent_events_policy_version",
+        ),
+        ForeignKeyConstraint(
+            ["site_id", "banner_version"],
+            ["banner_versions.site_id", "banner_versions.sha256"],
+            name="fk_consent_events_banner_version",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -46,7 +58,7 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined]
     action: Mapped[str] = mapped_column(String(16))
     # The resulting choice per category slug, necessary included.
     choices: Mapped[dict[str, bool]] = mapped_column(JsonDocument)
-    policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
+    policy_version: Mapped[str] = mapped_column(String(64))
     banner_version: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(24))
@@ -61,8 +73,6 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined]
     # SHA-256 of the canonical request, to tell a replay from a conflicting reuse of event_id.
     request_hash: Mapped[str] = mapped_column(String(64))
 
-    policy_version: Mapped[PolicyVersion] = relationship()
-
     def as_record(self) -> dict[str, Any]:
         """The fields that make up the event's proof, in plain JSON types."""
         return {
@@ -70,7 +80,7 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined]
             "visitor_id": self.visitor_id,
             "action": self.action,
             "choices": dict(self.choices),
-            "policy_version": self.policy_version.label,
+            "policy_version": self.policy_version,
             "banner_version": self.banner_version,
             "language": self.language,
             "source": self.source,

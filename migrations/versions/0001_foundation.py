@@ -1,11 +1,11 @@
 """Foundation: sites, categories, services, policy and banner versions, consent events, tokens.
 
 Consent events are append-only; besides the application never updating or deleting them,
-triggers make both databases refuse UPDATE and DELETE on them.
+triggers make both databases refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) on them.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 00:35:24.419834
+Create Date: 2026-11-23 00:45:52.455806
 
 """
 
@@ -132,7 +132,7 @@ def upgrade():
         sa.Column("visitor_id", sa.String(length=32), nullable=False),
         sa.Column("action", sa.String(length=16), nullable=False),
         sa.Column("choices", JSON_DOCUMENT, nullable=False),
-        sa.Column("policy_version_id", sa.Integer(), nullable=False),
+        sa.Column("policy_version", sa.String(length=64), nullable=False),
         sa.Column("banner_version", sa.String(length=64), nullable=False),
         sa.Column("language", sa.String(length=16), nullable=False),
         sa.Column("source", sa.String(length=24), nullable=False),
@@ -145,9 +145,14 @@ def upgrade():
         sa.Column("country", sa.String(length=2), nullable=True),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
-            ["policy_version_id"],
-            ["policy_versions.id"],
-            name=op.f("fk_consent_events_policy_version_id_policy_versions"),
+            ["site_id", "banner_version"],
+            ["banner_versions.site_id", "banner_versions.sha256"],
+            name="fk_consent_events_banner_version",
+        ),
+        sa.ForeignKeyConstraint(
+            ["site_id", "policy_version"],
+            ["policy_versions.site_id", "policy_versions.label"],
+            name="fk_consent_events_policy_version",
         ),
         sa.ForeignKeyConstraint(
             ["site_id"], ["sites.id"], name=op.f("fk_consent_events_site_id_sites")
