@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from blinker import signal
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +22,11 @@ from consent_service.sites import CategoryRule, SiteSnapshot, find_banner_versio
 from consent_service.tokens import issue_visitor_token, read_visitor_token
 
 MAX_URL_LENGTH = 2048
+
+#: Sent inside the recording transaction, after the event is flushed and before the commit, with
+#: the SiteSnapshot as sender and `event=`. Receivers (CRM clean-up, webhooks) add their own rows
+#: to the session so that they land, or not, together with the event; they must not commit.
+decision_recorded = signal("consent-decision-recorded")
 MAX_USER_AGENT_LENGTH = 512
 
 
@@ -171,6 +177,9 @@ def record_decision(
     )
     db.session.add(event)
     try:
+        if decision_recorded.receivers:
+            db.session.flush()
+            decision_recorded.send(site, event=event)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
