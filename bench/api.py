@@ -33,7 +33,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 GUNICORN_SETTINGS = [
-    "--workers", "2", "--worker-class", "gthread", "--threads", "8", "--backlog", "2048"
+    "--workers", "2", "--worker-class", "sync", "--backlog", "2048"
 ]  # fmt: skip
 
 
