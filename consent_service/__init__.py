@@ -22,6 +22,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     register_proxy_fix(app)
+    register_sessions(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -36,6 +37,13 @@ def register_proxy_fix(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
         )
+
+
+def register_sessions(app: Flask) -> None:
+    """No cookie sessions: the API is stateless and must not open one on every request."""
+    from consent_service.api.http import NoSessionInterface
+
+    app.session_interface = NoSessionInterface()
 
 
 def register_extensions(app: Flask) -> None:

@@ -6,6 +6,7 @@ rotated without logging every visitor out. A bad or foreign signature means "no 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -20,7 +21,13 @@ def signing_keys() -> list[str]:
 
 
 def serializer(salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(signing_keys(), salt=salt)
+    return _serializer(tuple(signing_keys()), salt)
+
+
+@lru_cache(maxsize=64)
+def _serializer(keys: tuple[str, ...], salt: str) -> URLSafeSerializer:
+    """Built once per key set and salt: a consent write signs a token on every request."""
+    return URLSafeSerializer(list(keys), salt=salt)
 
 
 def timed_serializer(salt: str) -> URLSafeTimedSerializer:

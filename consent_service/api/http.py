@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
+from flask.sessions import SessionInterface
+from marshmallow import Schema, ValidationError
 
 from consent_service.consents import RequestContext
 from consent_service.errors import ApiError
@@ -13,6 +15,16 @@ from consent_service.netinfo import country_code, truncate_ip
 from consent_service.sites import SiteSnapshot, SiteSnapshotCache
 
 CORS_MAX_AGE = "86400"
+
+
+class NoSessionInterface(SessionInterface):
+    """Flask's cookie session, switched off: parsing it costs time on every request."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
 
 
 def site_cache() -> SiteSnapshotCache:
@@ -49,11 +61,36 @@ def public_site(site_key: str) -> SiteSnapshot:
 
 def add_cors_headers(response: Response) -> Response:
     origin = per_request().get("cors_origin")
+    headers = response.headers
     if origin:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = "ETag, Retry-After"
-    response.vary.add("Origin")
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = "ETag, Retry-After"
+    vary = headers.get("Vary")
+    headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
     return response
+
+
+_EMPTY_QUERY: dict[int, dict[str, Any]] = {}
+
+
+def load_query(schema: Schema) -> dict[str, Any]:
+    """The query string through `schema` (422 on errors).
+
+    Most requests carry no query string at all; their result (the schema's defaults) is computed
+    once, which keeps the hottest endpoint, the banner config, as cheap as a static answer.
+    """
+    if not request.args:
+        if id(schema) not in _EMPTY_QUERY:
+            _EMPTY_QUERY[id(schema)] = schema.load({})
+        return dict(_EMPTY_QUERY[id(schema)])
+    try:
+        loaded: dict[str, Any] = schema.load(request.args)
+    except ValidationError as exc:
+        errors = exc.messages if isinstance(exc.messages, dict) else {"_query": exc.messages}
+        raise ApiError(
+            422, "Invalid query parameters.", error="validation_failed", errors=errors
+        ) from exc
+    return loaded
 
 
 def preflight_response() -> Response:
@@ -74,7 +111,7 @@ def request_context() -> RequestContext:
     header = current_app.config.get("COUNTRY_HEADER")
     return RequestContext(
         ip_prefix=truncate_ip(request.remote_addr),
-        user_agent=request.user_agent.string or None,
+        user_agent=request.headers.get("User-Agent") or None,
         country=country_code(request.headers.get(header)) if header else None,
         sec_gpc=request.headers.get("Sec-GPC") == "1",
     )

@@ -12,6 +12,7 @@ from consent_service import consents
 from consent_service.api.http import (
     add_cors_headers,
     json_response,
+    load_query,
     preflight_response,
     public_site,
     request_context,
@@ -47,11 +48,15 @@ def check_site_and_origin() -> Response | None:
 blp.after_request(add_cors_headers)
 
 
+CONFIG_QUERY = ConfigQuerySchema()
+
+
 @blp.route("/<string:site_key>/config", methods=["GET"])
-@blp.arguments(ConfigQuerySchema, location="query", unknown=RAISE)
+@blp.doc(parameters=[{"in": "query", "name": "locale", "schema": {"type": "string"}}])
 @blp.response(200, SiteConfigSchema)
-def get_config(query: dict[str, Any], site_key: str) -> Response:
+def get_config(site_key: str) -> Response:
     """What a banner needs: categories, services, texts, policy and banner versions."""
+    query = load_query(CONFIG_QUERY)
     snapshot = public_site(site_key)
     locale = negotiate_locale(
         snapshot.locales, query["locale"], list(request.accept_languages.values())
@@ -61,7 +66,7 @@ def get_config(query: dict[str, Any], site_key: str) -> Response:
     headers = {
         "ETag": f'"{published.etag}"',
         "Cache-Control": f"public, max-age={max_age}, stale-while-revalidate={max_age * 10}",
-        "Vary": "Accept-Language",
+        "Vary": "Accept-Language",  # add_cors_headers appends Origin
         "Content-Language": locale,
     }
     if request.if_none_match.contains(published.etag):
@@ -70,7 +75,7 @@ def get_config(query: dict[str, Any], site_key: str) -> Response:
 
 
 @blp.route("/<string:site_key>/consents", methods=["POST"])
-@blp.arguments(ConsentDecisionSchema)
+@blp.arguments(ConsentDecisionSchema())
 @blp.response(201, ConsentRecordedSchema)
 @blp.alt_response(200, schema=ConsentRecordedSchema, description="Replay of a recorded event.")
 def post_consent(decision: dict[str, Any], site_key: str) -> tuple[dict[str, Any], int]:
@@ -87,7 +92,7 @@ def post_consent(decision: dict[str, Any], site_key: str) -> tuple[dict[str, Any
 
 
 @blp.route("/<string:site_key>/consents/current", methods=["GET"])
-@blp.arguments(VisitorTokenQuerySchema, location="query", unknown=RAISE)
+@blp.arguments(VisitorTokenQuerySchema(), location="query", unknown=RAISE)
 @blp.response(200, ConsentStateSchema)
 def get_current_consent(query: dict[str, Any], site_key: str) -> consents.ConsentState:
     """The visitor's current state; token in `X-Visitor-Token` or `?visitor_token=`."""
