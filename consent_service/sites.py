@@ -332,6 +332,36 @@ def site_config(site: Site, locale: str) -> dict[str, Any]:
     }
 
 
+def snippet_config(site: Site, api_base: str, ga4_script_url: str | None) -> dict[str, Any]:
+    """The configuration embedded in the banner script: every locale, so the browser can pick
+    the visitor's language without another request."""
+    document = banner_document(site)
+    ga4 = None
+    if site.ga4_measurement_id:
+        ga4 = {
+            "measurement_id": site.ga4_measurement_id,
+            "mode": site.ga4_mode,
+            "script_url": ga4_script_url
+            or f"https://www.googletagmanager.com/gtag/js?id={site.ga4_measurement_id}",
+        }
+    return {
+        "site_key": site.site_key,
+        "api_base": api_base.rstrip("/"),
+        "default_locale": site.default_locale,
+        "cookie_name": site.cookie_name,
+        "lifetime_days": site.lifetime_days,
+        "jurisdiction": site.jurisdiction,
+        "policy_version": policy_summary(current_policy(site)),
+        "banner_version": site.banner_version_hash,
+        "texts": document["texts"],
+        "categories": document["categories"],
+        "services": document["services"],
+        "gpc": {"honour": site.honour_gpc},
+        "consent_mode": site.consent_mode,
+        "ga4": ga4,
+    }
+
+
 def policy_summary(policy: PolicyVersion | None) -> dict[str, Any] | None:
     if policy is None:
         return None

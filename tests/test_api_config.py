@@ -85,3 +85,22 @@ def test_banner_version_follows_content(app, site):
     db.session.commit()
     assert site.banner_version_hash != before
     assert count_rows(BannerVersion) == 2
+
+
+def test_snippet_config_carries_every_locale(site):
+    from consent_service.sites import snippet_config
+
+    config = snippet_config(site, "https://consent.example.com/", None)
+    assert config["api_base"] == "https://consent.example.com"
+    assert set(config["texts"]) == {"en", "zh-CN"}
+    assert config["categories"][1]["texts"]["zh-CN"]["name"] == "统计分析"
+    assert config["banner_version"] == site.banner_version_hash
+    assert config["policy_version"]["label"] == "2024-09"
+    assert config["ga4"] is None
+    site.ga4_measurement_id = "G-ABC1234"
+    with_ga = snippet_config(site, "https://consent.example.com", "/static/demo/gtag.js")
+    assert with_ga["ga4"] == {
+        "measurement_id": "G-ABC1234",
+        "mode": "basic",
+        "script_url": "/static/demo/gtag.js",
+    }
