@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from consent_service.canonical import canonical_json, sha256_hex
 from consent_service.errors import ApiError
@@ -415,6 +417,18 @@ class SiteSnapshot:
     banner_versions: frozenset[str]
     loaded_at: float
     configs: dict[str, PublishedConfig] = field(default_factory=dict)
+    chosen_locales: dict[tuple[str | None, str], str] = field(default_factory=dict)
+
+    def choose_locale(self, requested: str | None, accept_language: str) -> str:
+        """`negotiate_locale`, remembered per (request parameter, Accept-Language header)."""
+        key = (requested, accept_language)
+        locale = self.chosen_locales.get(key)
+        if locale is None:
+            accepted = parse_accept_header(accept_language, LanguageAccept)
+            locale = negotiate_locale(self.locales, requested, list(accepted.values()))
+            if len(self.chosen_locales) < 1024:
+                self.chosen_locales[key] = locale
+        return locale
 
     def newer_material_policy(self, than: str, now: datetime) -> bool:
         """Has a material version taken effect after the version `than` was consented to?"""

@@ -26,7 +26,6 @@ from consent_service.schemas.consent import (
     VisitorTokenQuerySchema,
 )
 from consent_service.schemas.site import ConfigQuerySchema, SiteConfigSchema
-from consent_service.sites import negotiate_locale
 
 blp = Blueprint(
     "public", __name__, url_prefix="/api/v1/sites", description="Banner configuration and consent."
@@ -53,14 +52,13 @@ CONFIG_QUERY = ConfigQuerySchema()
 
 @blp.route("/<string:site_key>/config", methods=["GET"])
 @blp.doc(parameters=[{"in": "query", "name": "locale", "schema": {"type": "string"}}])
-@blp.response(200, SiteConfigSchema)
+@blp.alt_response(200, schema=SiteConfigSchema, description="The configuration.", success=True)
+@blp.alt_response(304, description="Not modified (If-None-Match matched the ETag).")
 def get_config(site_key: str) -> Response:
     """What a banner needs: categories, services, texts, policy and banner versions."""
     query = load_query(CONFIG_QUERY)
     snapshot = public_site(site_key)
-    locale = negotiate_locale(
-        snapshot.locales, query["locale"], list(request.accept_languages.values())
-    )
+    locale = snapshot.choose_locale(query["locale"], request.headers.get("Accept-Language", ""))
     published = site_cache().config(snapshot, locale)
     max_age = current_app.config["CONFIG_MAX_AGE"]
     headers = {
