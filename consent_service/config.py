@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +56,21 @@ def _env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
-def instance_secret(instance_path: str, filename: str, nbytes: int = 48) -> str:
+def new_ledger_key() -> str:
+    from consent_service.signing import new_private_key_b64
+
+    return new_private_key_b64()
+
+
+def instance_secret(
+    instance_path: str, filename: str, generate: Callable[[], str] | None = None
+) -> str:
     """Read a secret kept in the instance folder, creating it (mode 0600) on first use."""
     path = Path(instance_path) / filename
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(nbytes)
+    value = generate() if generate else secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
@@ -96,7 +105,22 @@ def load_config(instance_path: str) -> dict[str, Any]:
             "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
 
+    ledger_key = os.environ.get("LEDGER_SIGNING_KEY", "").strip() or None
+    if ledger_key is None:
+        if embedded or debug:
+            ledger_key = instance_secret(
+                instance_path, "ledger_signing_key", generate=new_ledger_key
+            )
+        else:
+            raise ConfigurationError(
+                "LEDGER_SIGNING_KEY is missing. Set it to a base64 Ed25519 seed, made with: "
+                "consent-service ledger keygen"
+            )
+
     return {
+        "LEDGER_SIGNING_KEY": ledger_key,
+        "LEDGER_SEAL_INTERVAL": float(_env_int("LEDGER_SEAL_INTERVAL", 10)),
+        "LEDGER_AUTOSEAL": _env_bool("LEDGER_AUTOSEAL", True),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "SECRET_KEY": secret_key,
         "SECRET_KEY_FALLBACKS": _env_list("SECRET_KEY_FALLBACKS"),

@@ -17,8 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from consent_service.canonical import sha256_hex
 from consent_service.errors import ApiError
 from consent_service.extensions import db
+from consent_service.ledger_records import event_record, issue_receipt
 from consent_service.models import ConsentEvent
 from consent_service.models.types import utcnow
+from consent_service.signing import current_key
 from consent_service.sites import CategoryRule, SiteSnapshot, find_banner_version, find_policy
 from consent_service.tokens import issue_visitor_token, read_visitor_token
 
@@ -56,10 +58,16 @@ class ConsentState:
 
 @dataclass(frozen=True)
 class RecordedDecision:
+    site_key: str
     event: ConsentEvent
     visitor_token: str
     state: ConsentState
     created: bool
+
+    @property
+    def receipt(self) -> dict[str, Any]:
+        """The service's signed acknowledgement of exactly this decision."""
+        return issue_receipt(event_record(self.event, self.site_key), current_key())
 
 
 class ValidationFailed(ApiError):
@@ -193,6 +201,7 @@ def record_decision(
             raise
         return _replay(site, existing, fingerprint)
     return RecordedDecision(
+        site_key=site.site_key,
         event=event,
         visitor_token=issue_visitor_token(site.site_key, visitor_id),
         state=state_of(site, event),
@@ -232,6 +241,7 @@ def _replay(site: SiteSnapshot, event: ConsentEvent, fingerprint: str) -> Record
             error="event_id_conflict",
         )
     return RecordedDecision(
+        site_key=site.site_key,
         event=event,
         visitor_token=issue_visitor_token(site.site_key, event.visitor_id),
         state=state_of(site, event),

@@ -26,6 +26,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# A fixed Ed25519 seed (base64) so tests can check signatures against a known key.
+TEST_LEDGER_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -33,6 +35,7 @@ def make_app(database_url: str, **overrides: Any) -> Flask:
     config = {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": TEST_SECRET,
+        "LEDGER_SIGNING_KEY": TEST_LEDGER_KEY,
         "TESTING": True,
         "SITE_CACHE_SECONDS": 0,
         **overrides,

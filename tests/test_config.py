@@ -29,6 +29,7 @@ def test_embedded_default_generates_a_private_secret(monkeypatch, tmp_path):
     assert config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
     secret_file = tmp_path / "secret_key"
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "ledger_signing_key").stat().st_mode) == 0o600
     assert config["SECRET_KEY"] == secret_file.read_text().strip()
     assert load_config(str(tmp_path))["SECRET_KEY"] == config["SECRET_KEY"]
 
@@ -46,9 +47,20 @@ def test_production_refuses_a_weak_secret(monkeypatch, tmp_path, secret):
         load_config(str(tmp_path))
 
 
+def test_production_needs_a_ledger_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgres://db/consent")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.delenv("LEDGER_SIGNING_KEY", raising=False)
+    for name in ("FLASK_DEBUG", "CONSENT_SERVICE_DEMO"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigurationError, match="LEDGER_SIGNING_KEY"):
+        load_config(str(tmp_path))
+
+
 def test_production_reads_rotation_and_proxies(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", "postgres://db/consent")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
     monkeypatch.setenv("SECRET_KEY_FALLBACKS", "old-one, older-one")
     monkeypatch.setenv("TRUSTED_PROXIES", "1")
     config = load_config(str(tmp_path))

@@ -85,6 +85,7 @@ def post_consent(decision: dict[str, Any], site_key: str) -> tuple[dict[str, Any
         "visitor_token": recorded.visitor_token,
         "recorded_at": recorded.event.recorded_at,
         "state": recorded.state,
+        "receipt": recorded.receipt,
     }
     return body, 201 if recorded.created else 200
 

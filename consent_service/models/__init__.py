@@ -1,6 +1,7 @@
 """Database models, one module per aggregate. Models never commit; operations do."""
 
 from consent_service.models.consent import ConsentEvent
+from consent_service.models.ledger import AuditExport, LedgerCheckpoint, LedgerEntry, LedgerKey
 from consent_service.models.site import (
     BannerVersion,
     Category,
@@ -12,9 +13,13 @@ from consent_service.models.token import ApiToken
 
 __all__ = [
     "ApiToken",
+    "AuditExport",
     "BannerVersion",
     "Category",
     "ConsentEvent",
+    "LedgerCheckpoint",
+    "LedgerEntry",
+    "LedgerKey",
     "PolicyVersion",
     "Service",
     "Site",

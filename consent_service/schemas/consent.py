@@ -64,12 +64,24 @@ class ConsentStateSchema(StrictSchema):
     needs_renewal = fields.Boolean(dump_only=True)
 
 
+class ReceiptSchema(StrictSchema):
+    """Signed by the service (Ed25519 over the RFC 8785 JSON of the other fields)."""
+
+    event_id = fields.String(dump_only=True)
+    leaf_hash = fields.String(dump_only=True)
+    recorded_at = fields.String(dump_only=True)
+    site = fields.String(dump_only=True)
+    key_id = fields.String(dump_only=True)
+    signature = fields.String(dump_only=True)
+
+
 class ConsentRecordedSchema(StrictSchema):
     event_id = fields.String(dump_only=True)
     visitor_id = fields.String(dump_only=True)
     visitor_token = fields.String(dump_only=True)
     recorded_at = fields.DateTime(dump_only=True)
     state = fields.Nested(ConsentStateSchema, dump_only=True)
+    receipt = fields.Nested(ReceiptSchema, dump_only=True)
 
 
 class VisitorTokenQuerySchema(StrictSchema):

@@ -1,0 +1,69 @@
+"""What of a consent event goes into the ledger, and the receipt a visitor gets for it.
+
+`event_record` is the one definition of a leaf: the canonical JSON of these fields is hashed,
+so none of them can change unnoticed. Exports carry exactly these fields, which is what lets
+an auditor recompute every leaf without trusting us.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consent_service.ledger import canonical_event_bytes, leaf_hash
+from consent_service.models import ConsentEvent
+from consent_service.signing import SigningKey
+
+RECORD_FIELDS = (
+    "site",
+    "event_id",
+    "visitor_id",
+    "action",
+    "choices",
+    "policy_version",
+    "banner_version",
+    "language",
+    "source",
+    "gpc",
+    "recorded_at",
+)
+
+
+def utc_timestamp(value: Any) -> str:
+    """ISO 8601 in UTC with microseconds and a Z, the only spelling that is hashed."""
+    return str(value.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+def event_record(event: ConsentEvent | Any, site_key: str) -> dict[str, Any]:
+    """The leaf fields of an event, or of a result row with the same column names."""
+    return {
+        "site": site_key,
+        "event_id": str(event.event_id),
+        "visitor_id": event.visitor_id,
+        "action": event.action,
+        "choices": dict(event.choices),
+        "policy_version": event.policy_version,
+        "banner_version": event.banner_version,
+        "language": event.language,
+        "source": event.source,
+        "gpc": bool(event.gpc),
+        "recorded_at": utc_timestamp(event.recorded_at),
+    }
+
+
+def record_leaf_hash(record: dict[str, Any]) -> str:
+    return leaf_hash(canonical_event_bytes(record)).hex()
+
+
+def issue_receipt(record: dict[str, Any], key: SigningKey) -> dict[str, Any]:
+    """Signed by the service: proof for the visitor that this exact decision was taken in.
+
+    The signature is Ed25519 over the RFC 8785 JSON of the receipt without `signature`.
+    """
+    receipt = {
+        "event_id": record["event_id"],
+        "leaf_hash": record_leaf_hash(record),
+        "recorded_at": record["recorded_at"],
+        "site": record["site"],
+        "key_id": key.key_id,
+    }
+    return {**receipt, "signature": key.sign(receipt)}

@@ -1,0 +1,117 @@
+"""The ledger's Ed25519 signing key: loading it, signing, and publishing public keys.
+
+The key comes from `LEDGER_SIGNING_KEY` (base64 of the 32-byte seed, or a PEM private key);
+the embedded default generates one in the instance folder (mode 0600). Every public key that
+ever signed is kept in `ledger_keys`, so checkpoints signed before a rotation still verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask import current_app
+from sqlalchemy import select
+
+from consent_service.canonical import canonical_json
+from consent_service.extensions import db
+from consent_service.models import LedgerKey
+
+ALGORITHM = "Ed25519"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    key_id: str
+    private_key: Ed25519PrivateKey
+    public_raw: bytes
+
+    @property
+    def public_b64(self) -> str:
+        return base64.b64encode(self.public_raw).decode()
+
+    def sign(self, message: dict[str, Any]) -> str:
+        """Base64 Ed25519 signature over the RFC 8785 canonical JSON of `message`."""
+        return base64.b64encode(self.private_key.sign(canonical_json(message))).decode()
+
+
+def key_id_for(public_raw: bytes) -> str:
+    """The first 16 hex digits of SHA-256 of the raw public key: short, stable, checkable."""
+    return hashlib.sha256(public_raw).hexdigest()[:16]
+
+
+def parse_private_key(value: str) -> Ed25519PrivateKey:
+    value = value.strip()
+    if value.startswith("-----BEGIN"):
+        key = serialization.load_pem_private_key(value.encode(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("LEDGER_SIGNING_KEY must be an Ed25519 key")
+        return key
+    seed = base64.b64decode(value)
+    if len(seed) != 32:
+        raise ValueError("LEDGER_SIGNING_KEY must be 32 bytes, base64-encoded, or a PEM key")
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def new_private_key_b64() -> str:
+    raw = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    return base64.b64encode(raw).decode()
+
+
+@lru_cache(maxsize=8)
+def _load(value: str) -> SigningKey:
+    private_key = parse_private_key(value)
+    public_raw = private_key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    return SigningKey(key_id_for(public_raw), private_key, public_raw)
+
+
+def current_key() -> SigningKey:
+    return _load(current_app.config["LEDGER_SIGNING_KEY"])
+
+
+def register_current_key() -> SigningKey:
+    """Make sure the current public key is published (no commit: the caller's transaction)."""
+    key = current_key()
+    if db.session.get(LedgerKey, key.key_id) is None:
+        db.session.add(LedgerKey(key_id=key.key_id, public_key=key.public_b64))
+    return key
+
+
+def published_keys() -> Sequence[LedgerKey]:
+    return db.session.scalars(select(LedgerKey).order_by(LedgerKey.created_at)).all()
+
+
+def public_key_document(keys: Sequence[LedgerKey]) -> dict[str, Any]:
+    return {
+        "keys": [
+            {
+                "key_id": key.key_id,
+                "algorithm": ALGORITHM,
+                "public_key": key.public_key,
+                "created_at": key.created_at.isoformat(),
+            }
+            for key in keys
+        ]
+    }
+
+
+def verify_signature(public_b64: str, message: dict[str, Any], signature_b64: str) -> bool:
+    try:
+        public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_b64))
+        public_key.verify(base64.b64decode(signature_b64), canonical_json(message))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
