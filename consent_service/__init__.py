@@ -66,15 +66,28 @@ def register_extensions(app: Flask) -> None:
     app.extensions["consent_site_cache"] = SiteSnapshotCache(
         ttl=float(app.config.get("SITE_CACHE_SECONDS", 5.0))
     )
+    register_sealer(app)
+
+
+def register_sealer(app: Flask) -> None:
+    """Start the background sealer with the first request, i.e. after gunicorn forked."""
+    from consent_service.sealing import BackgroundSealer
+
+    if not app.config.get("LEDGER_AUTOSEAL"):
+        return
+    sealer = BackgroundSealer(app, float(app.config["LEDGER_SEAL_INTERVAL"]))
+    app.extensions["ledger_sealer"] = sealer
+    app.before_request(sealer.ensure_started)
 
 
 def register_blueprints(app: Flask) -> None:
-    from consent_service.api import health, public, site_backend
+    from consent_service.api import health, ledger, public, site_backend
     from consent_service.extensions import api
 
     app.register_blueprint(health.blp)
     api.register_blueprint(public.blp)
     api.register_blueprint(site_backend.blp)
+    api.register_blueprint(ledger.blp)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -1,0 +1,107 @@
+"""The ledger for auditors and site backends: keys, checkpoints, proofs, exports."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Response, request, stream_with_context
+from flask.typing import ResponseReturnValue
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from consent_service import audit
+from consent_service.access import authorize, bearer_token
+from consent_service.api.http import site_snapshot
+from consent_service.errors import ApiError
+from consent_service.models import ApiToken
+from consent_service.schemas.ledger import ConsistencyQuerySchema, ExportQuerySchema
+from consent_service.signing import public_key_document, published_keys
+
+blp = Blueprint("ledger", __name__, description="Proof of consent: checkpoints, proofs, exports.")
+
+READERS = {"admin", "auditor"}
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson",
+    "iso27560": "application/x-ndjson",
+}
+
+
+def reader(site_key: str) -> tuple[Any, ApiToken]:
+    site = site_snapshot(site_key)
+    token = authorize(site.site_id, bearer_token(request.headers.get("Authorization")), READERS)
+    return site, token
+
+
+@blp.route("/.well-known/consent-ledger-keys", methods=["GET"])
+def ledger_keys() -> ResponseReturnValue:
+    """Every public key that signed checkpoints, receipts or manifests, old ones included."""
+    return public_key_document(published_keys())
+
+
+@blp.route("/api/v1/sites/<string:site_key>/ledger/checkpoints/latest", methods=["GET"])
+@blp.doc(security=[{"bearerAuth": []}])
+def latest_checkpoint(site_key: str) -> ResponseReturnValue:
+    site, _ = reader(site_key)
+    return audit.checkpoint_document(site.site_key, audit.require_checkpoint(site.site_id))
+
+
+@blp.route("/api/v1/sites/<string:site_key>/ledger/proof/<string:event_id>", methods=["GET"])
+@blp.doc(security=[{"bearerAuth": []}])
+def inclusion_proof(site_key: str, event_id: str) -> ResponseReturnValue:
+    site, _ = reader(site_key)
+    try:
+        parsed = uuid.UUID(event_id)
+    except ValueError as exc:
+        raise ApiError(
+            422, "Not an event id.", error="validation_failed", errors={"event_id": ["Not a UUID."]}
+        ) from exc
+    return audit.inclusion_proof_for(site.site_id, site.site_key, parsed)
+
+
+@blp.route("/api/v1/sites/<string:site_key>/ledger/consistency", methods=["GET"])
+@blp.arguments(ConsistencyQuerySchema(), location="query", unknown=RAISE)
+@blp.doc(security=[{"bearerAuth": []}])
+def consistency(query: dict[str, int], site_key: str) -> ResponseReturnValue:
+    site, _ = reader(site_key)
+    return audit.consistency_between(site.site_id, site.site_key, query["from_"], query["to"])
+
+
+@blp.route("/api/v1/sites/<string:site_key>/ledger/export", methods=["GET"])
+@blp.arguments(ExportQuerySchema(), location="query", unknown=RAISE)
+@blp.doc(security=[{"bearerAuth": []}])
+def export(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
+    """Stream sealed events; the manifest is at the URL in the `Link` header once done."""
+    site, token = reader(site_key)
+    filters = audit.ExportFilters(
+        start=query["from_"],
+        end=query["to"],
+        category=query["category"],
+        action=query["action"],
+        visitor_id=query["visitor_id"],
+    )
+    run = audit.start_export(
+        site.site_id, site.site_key, site.name, query["format"], filters,
+        actor=f"token:{token.id}:{token.role}", token_id=token.id,
+    )  # fmt: skip
+    manifest_url = f"/api/v1/sites/{site.site_key}/ledger/exports/{run.export.id}/manifest"
+    return Response(
+        stream_with_context(run.chunks),
+        content_type=CONTENT_TYPES[query["format"]],
+        headers={
+            "X-Export-Id": str(run.export.id),
+            "X-Checkpoint-Tree-Size": str(run.checkpoint["tree_size"]),
+            "Link": f'<{manifest_url}>; rel="describedby"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@blp.route(
+    "/api/v1/sites/<string:site_key>/ledger/exports/<int:export_id>/manifest", methods=["GET"]
+)
+@blp.doc(security=[{"bearerAuth": []}])
+def export_manifest(site_key: str, export_id: int) -> ResponseReturnValue:
+    site, _ = reader(site_key)
+    return audit.export_manifest(site.site_id, export_id)

@@ -1,0 +1,170 @@
+"""Sealing: giving recorded events their place in the site's Merkle log and signing it.
+
+Requests insert events without a sequence number, in parallel. A sealer takes a per-site lock
+(a PostgreSQL transaction-level advisory lock; on SQLite the database write lock, taken with
+BEGIN IMMEDIATE), numbers the unsealed events in insertion order, extends the tree from the
+compact range stored with the last checkpoint (O(log n) per event), and stores a new signed
+checkpoint, all in one transaction. The unique (site, seq) constraint is the backstop: two
+sealers can never both commit the same number.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy import select, text
+
+from consent_service.extensions import db
+from consent_service.ledger import CompactRange
+from consent_service.ledger_records import event_record, record_leaf_hash, utc_timestamp
+from consent_service.models import ConsentEvent, LedgerCheckpoint, LedgerEntry, Site
+from consent_service.models.types import utcnow
+from consent_service.signing import register_current_key
+
+log = logging.getLogger(__name__)
+
+SEAL_BATCH = 5000
+ADVISORY_LOCK_CLASS = 0x6C6564  # "led": keeps our advisory locks apart from anyone else's
+
+
+@dataclass(frozen=True)
+class SealResult:
+    site_key: str
+    sealed: int
+    tree_size: int
+
+
+def checkpoint_message(site_key: str, checkpoint: LedgerCheckpoint) -> dict[str, object]:
+    """What a checkpoint signature covers (RFC 8785 JSON of this object)."""
+    return {
+        "site": site_key,
+        "tree_size": checkpoint.tree_size,
+        "root_hash": checkpoint.root_hash,
+        "timestamp": utc_timestamp(checkpoint.timestamp),
+        "key_id": checkpoint.key_id,
+    }
+
+
+def latest_checkpoint(site_id: int) -> LedgerCheckpoint | None:
+    return db.session.scalar(
+        select(LedgerCheckpoint)
+        .where(LedgerCheckpoint.site_id == site_id)
+        .order_by(LedgerCheckpoint.tree_size.desc())
+        .limit(1)
+    )
+
+
+def _lock_site(site_id: int, wait: bool) -> bool:
+    """Take the per-site sealing lock for the rest of this transaction."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        result = db.session.execute(
+            text(f"SELECT {function}(:kind, :site)"), {"kind": ADVISORY_LOCK_CLASS, "site": site_id}
+        ).scalar()
+        return wait or bool(result)
+    # SQLite has one writer at a time: holding the write lock is holding every site's lock.
+    db.session.execute(text("BEGIN IMMEDIATE"))
+    return True
+
+
+def unsealed_events(site_id: int, limit: int) -> list[ConsentEvent]:
+    sealed = select(LedgerEntry.consent_event_id).where(LedgerEntry.site_id == site_id)
+    return list(
+        db.session.scalars(
+            select(ConsentEvent)
+            .where(ConsentEvent.site_id == site_id, ConsentEvent.id.not_in(sealed))
+            .order_by(ConsentEvent.id)
+            .limit(limit)
+        )
+    )
+
+
+def seal_site(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealResult:
+    """Seal what is waiting for one site; one transaction, committed here."""
+    db.session.commit()  # start from a fresh transaction so the lock guards all we read
+    try:
+        if not _lock_site(site.id, wait):
+            db.session.rollback()
+            return SealResult(site.site_key, 0, -1)
+        previous = latest_checkpoint(site.id)
+        tree = CompactRange.from_dict(previous.compact_range) if previous else CompactRange()
+        events = unsealed_events(site.id, batch)
+        if not events:
+            db.session.rollback()
+            return SealResult(site.site_key, 0, tree.size)
+        now = utcnow()
+        for event in events:
+            leaf = record_leaf_hash(event_record(event, site.site_key))
+            db.session.add(
+                LedgerEntry(
+                    site_id=site.id,
+                    seq=tree.size,
+                    consent_event_id=event.id,
+                    leaf_hash=leaf,
+                    sealed_at=now,
+                )
+            )
+            tree.append(bytes.fromhex(leaf))
+        key = register_current_key()
+        checkpoint = LedgerCheckpoint(
+            site_id=site.id,
+            tree_size=tree.size,
+            root_hash=tree.root().hex(),
+            timestamp=now,
+            key_id=key.key_id,
+            signature="",
+            compact_range=tree.to_dict(),
+        )
+        checkpoint.signature = key.sign(checkpoint_message(site.site_key, checkpoint))
+        db.session.add(checkpoint)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return SealResult(site.site_key, len(events), tree.size)
+
+
+def seal_all(wait: bool = True) -> list[SealResult]:
+    results = []
+    for site in db.session.scalars(select(Site).order_by(Site.id)).all():
+        result = seal_site(site, wait=wait)
+        while result.sealed == SEAL_BATCH:
+            result = seal_site(site, wait=wait)
+        results.append(result)
+    return results
+
+
+class BackgroundSealer:
+    """Seals every `interval` seconds inside a web process, so that every acknowledged event
+    is in a signed checkpoint within a minute even without `consent-service ledger seal
+    --watch`. Several processes and hosts may run one: the per-site lock lets one win and the
+    others skip (non-blocking on PostgreSQL)."""
+
+    def __init__(self, app: Flask, interval: float) -> None:
+        self.app = app
+        self.interval = interval
+        self._started = False
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        if self._started:
+            return
+        with self._lock:
+            if not self._started:
+                thread = threading.Thread(target=self._run, name="ledger-sealer", daemon=True)
+                thread.start()
+                self._started = True
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            try:
+                with self.app.app_context():
+                    seal_all(wait=False)
+                    db.session.remove()
+            except Exception:  # keep sealing next time; the error is logged, not lost
+                log.exception("background sealing failed")

@@ -1,0 +1,177 @@
+"""Receipts, sealing, keys, checkpoints, proofs, exports and auditor access."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from consent_service import access
+from consent_service.canonical import canonical_json
+from consent_service.ledger import leaf_hash, verify_consistency, verify_inclusion
+from consent_service.models import AuditExport, LedgerEntry
+from consent_service.sealing import seal_site
+from consent_service.signing import verify_signature
+from consent_service.sites import create_site
+from tests.conftest import count_rows, decision_body
+
+
+def record(client, site, **overrides):
+    response = client.post(
+        f"/api/v1/sites/{site.site_key}/consents", json=decision_body(site, **overrides)
+    )
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def keys(client):
+    return {
+        key["key_id"]: key["public_key"]
+        for key in client.get("/.well-known/consent-ledger-keys").json["keys"]
+    }
+
+
+def test_receipt_is_signed_and_names_the_leaf(client, site):
+    answer = record(client, site)
+    receipt = answer["receipt"]
+    assert receipt["event_id"] == answer["event_id"]
+    assert receipt["site"] == site.site_key
+    seal_site(site)
+    published = keys(client)
+    signed = {name: value for name, value in receipt.items() if name != "signature"}
+    assert verify_signature(published[receipt["key_id"]], signed, receipt["signature"])
+    assert not verify_signature(
+        published[receipt["key_id"]], {**signed, "site": "x"}, receipt["signature"]
+    )
+
+
+def test_proof_before_and_after_sealing(client, site, admin_token):
+    answer = record(client, site)
+    url = f"/api/v1/sites/{site.site_key}/ledger/proof/{answer['event_id']}"
+    early = client.get(url, headers=auth(admin_token))
+    assert early.status_code == 404
+    assert early.headers["Retry-After"]
+    for _ in range(4):
+        record(client, site)
+    seal_site(site)
+    proof = client.get(url, headers=auth(admin_token)).json
+    assert proof["leaf_hash"] == answer["receipt"]["leaf_hash"]
+    checkpoint = proof["checkpoint"]
+    assert checkpoint["tree_size"] == 5
+    verify_inclusion(
+        bytes.fromhex(proof["leaf_hash"]),
+        proof["seq"],
+        checkpoint["tree_size"],
+        [bytes.fromhex(node) for node in proof["proof"]],
+        bytes.fromhex(checkpoint["root_hash"]),
+    )
+    message = {k: checkpoint[k] for k in ("site", "tree_size", "root_hash", "timestamp", "key_id")}
+    assert verify_signature(keys(client)[checkpoint["key_id"]], message, checkpoint["signature"])
+    missing = client.get(
+        f"/api/v1/sites/{site.site_key}/ledger/proof/00000000-0000-4000-8000-000000000000",
+        headers=auth(admin_token),
+    )
+    assert missing.status_code == 404 and missing.json["status"] == "event_not_found"
+
+
+def test_consistency_between_checkpoints(client, site, admin_token):
+    for _ in range(3):
+        record(client, site)
+    seal_site(site)
+    for _ in range(4):
+        record(client, site)
+    seal_site(site)
+    base = f"/api/v1/sites/{site.site_key}/ledger"
+    latest = client.get(f"{base}/checkpoints/latest", headers=auth(admin_token)).json
+    assert latest["tree_size"] == 7
+    answer = client.get(f"{base}/consistency?from=3&to=7", headers=auth(admin_token)).json
+    verify_consistency(
+        3,
+        7,
+        bytes.fromhex(answer["from"]["root_hash"]),
+        bytes.fromhex(answer["to"]["root_hash"]),
+        [bytes.fromhex(node) for node in answer["proof"]],
+    )
+    assert (
+        client.get(f"{base}/consistency?from=4&to=7", headers=auth(admin_token)).status_code == 404
+    )
+    assert (
+        client.get(f"{base}/consistency?from=x&to=7", headers=auth(admin_token)).status_code == 422
+    )
+
+
+def test_sequence_is_gapless_and_sealing_is_idempotent(client, site):
+    for _ in range(6):
+        record(client, site)
+    first = seal_site(site)
+    again = seal_site(site)
+    assert (first.sealed, first.tree_size) == (6, 6)
+    assert again.sealed == 0
+    seqs = sorted(entry.seq for entry in LedgerEntry.query.all())
+    assert seqs == list(range(6))
+
+
+def test_auditor_reads_and_exports_but_writes_nothing(client, site):
+    _, auditor = access.issue_token(site, "auditor")
+    answer = record(client, site, choices={"analytics": True})
+    record(client, site, action="reject_all", choices={})
+    seal_site(site)
+    export = client.get(
+        f"/api/v1/sites/{site.site_key}/ledger/export?format=jsonl", headers=auth(auditor)
+    )
+    assert export.status_code == 200
+    rows = [json.loads(line) for line in export.data.decode().splitlines()]
+    assert [row["seq"] for row in rows] == [0, 1]
+    assert rows[0]["event_id"] == answer["event_id"]
+    fields = {k: v for k, v in rows[0].items() if k not in ("seq", "leaf_hash")}
+    assert leaf_hash(canonical_json(fields)).hex() == rows[0]["leaf_hash"]
+    manifest = client.get(
+        export.headers["Link"].split(";")[0].strip("<>"), headers=auth(auditor)
+    ).json
+    assert manifest["row_count"] == 2
+    assert manifest["checkpoint"]["tree_size"] == 2
+    exported = AuditExport.query.one()
+    assert exported.row_count == 2 and exported.actor.endswith(":auditor")
+    # the auditor may not act as the site's backend
+    visitor = client.get(
+        f"/api/v1/sites/{site.site_key}/visitors/{answer['visitor_id']}/consent",
+        headers=auth(auditor),
+    )
+    assert visitor.status_code == 403
+
+
+def test_export_formats_and_filters(client, site, admin_token):
+    granted = record(client, site, choices={"analytics": True})
+    record(client, site, action="reject_all", choices={})
+    seal_site(site)
+    base = f"/api/v1/sites/{site.site_key}/ledger/export"
+    as_csv = client.get(f"{base}?format=csv", headers=auth(admin_token))
+    table = list(csv.DictReader(io.StringIO(as_csv.data.decode())))
+    assert [row["seq"] for row in table] == ["0", "1"]
+    assert json.loads(table[0]["choices"])["analytics"] is True
+    iso = client.get(f"{base}?format=iso27560&action=custom", headers=auth(admin_token))
+    records = [json.loads(line) for line in iso.data.decode().splitlines()]
+    assert len(records) == 1
+    assert records[0]["header"]["record_id"] == granted["event_id"]
+    assert records[0]["events"][0]["type"] == "dpv:ConsentGiven"
+    by_category = client.get(f"{base}?category=analytics", headers=auth(admin_token))
+    assert len(by_category.data.decode().splitlines()) == 1
+    for bad in ("format=pdf", "from=yesterday", "action=maybe", "visitor_id=zz", "colour=red"):
+        response = client.get(f"{base}?{bad}", headers=auth(admin_token))
+        assert response.status_code == 422, bad
+    empty = client.get(f"{base}?from=2099-01-01T00:00:00Z", headers=auth(admin_token))
+    assert empty.status_code == 200 and empty.data == b""
+
+
+def test_ledger_access_rules(client, site, admin_token):
+    url = f"/api/v1/sites/{site.site_key}/ledger/checkpoints/latest"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers=auth(admin_token)).status_code == 404  # nothing sealed yet
+    other = create_site("Other", ["https://other.example"])
+    _, foreign = access.issue_token(other, "auditor")
+    assert client.get(url, headers=auth(foreign)).status_code == 404
+    assert count_rows(AuditExport) == 0

@@ -1,0 +1,145 @@
+"""Bundles from `ledger export`, verified offline by `ledger verify`; concurrent sealers."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from click.testing import CliRunner
+
+from consent_service.cli import main
+from consent_service.models import LedgerCheckpoint, LedgerEntry
+from consent_service.sealing import seal_site
+from tests.conftest import decision_body
+
+
+def record_many(client, site, count, **overrides):
+    for _ in range(count):
+        response = client.post(
+            f"/api/v1/sites/{site.site_key}/consents", json=decision_body(site, **overrides)
+        )
+        assert response.status_code == 201
+
+
+def offline_verify(*args):
+    """The verifier as an auditor runs it: the top-level command, no app, no database."""
+    return CliRunner().invoke(main, ["ledger", "verify", *map(str, args)])
+
+
+def test_full_bundle_verifies_and_tampering_fails(client, site, runner, tmp_path):
+    record_many(client, site, 5)
+    seal_site(site)
+    old = tmp_path / "old-checkpoint.json"
+    first = runner.invoke(
+        args=["ledger", "export", "--site", site.site_key, "--out", str(tmp_path / "a")]
+    )
+    assert first.exit_code == 0, first.output
+    old.write_text((tmp_path / "a" / "checkpoint.json").read_text())
+    record_many(client, site, 4, action="reject_all", choices={})
+    assert runner.invoke(args=["ledger", "seal"]).exit_code == 0
+    bundle = tmp_path / "b"
+    assert (
+        runner.invoke(
+            args=["ledger", "export", "--site", site.site_key, "--out", str(bundle)]
+        ).exit_code
+        == 0
+    )
+    good = offline_verify(bundle, "--previous-checkpoint", old)
+    assert good.exit_code == 0, good.output
+    assert "VERDICT: VERIFIED" in good.output
+
+    lines = (bundle / "events.jsonl").read_text().splitlines()
+    edited = json.loads(lines[2])
+    edited["choices"]["analytics"] = not edited["choices"]["analytics"]
+    (bundle / "events.jsonl").write_text(
+        "\n".join([*lines[:2], json.dumps(edited), *lines[3:]]) + "\n"
+    )
+    bad = offline_verify(bundle)
+    assert bad.exit_code == 1
+    assert "seq 2" in bad.output and "NOT VERIFIED" in bad.output
+
+
+def test_filtered_bundle_carries_proofs(client, site, runner, tmp_path):
+    record_many(client, site, 3)
+    record_many(client, site, 3, action="reject_all", choices={})
+    seal_site(site)
+    out = tmp_path / "filtered"
+    result = runner.invoke(
+        args=[
+            "ledger",
+            "export",
+            "--site",
+            site.site_key,
+            "--out",
+            str(out),
+            "--action",
+            "reject_all",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert [row["seq"] for row in rows] == [3, 4, 5] and all(row["proof"] for row in rows)
+    assert offline_verify(out).exit_code == 0
+    rows[1]["proof"][0] = "00" * 32
+    (out / "events.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert offline_verify(out).exit_code == 1
+
+
+def test_empty_range_gives_an_empty_verifiable_bundle(client, site, runner, tmp_path):
+    record_many(client, site, 2)
+    seal_site(site)
+    out = tmp_path / "empty"
+    result = runner.invoke(
+        args=[
+            "ledger",
+            "export",
+            "--site",
+            site.site_key,
+            "--out",
+            str(out),
+            "--from",
+            "2099-01-01",
+        ]
+    )
+    assert result.exit_code == 0
+    assert (out / "events.jsonl").read_text() == ""
+    assert offline_verify(out).exit_code == 0
+
+
+def test_live_verification(client, site, runner):
+    record_many(client, site, 3)
+    seal_site(site)
+    result = runner.invoke(args=["ledger", "verify", "--site", site.site_key])
+    assert result.exit_code == 0, result.output
+
+
+def test_concurrent_sealers_never_duplicate_or_skip(app, client, site, app_factory):
+    record_many(client, site, 40)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    # Apps are built here: app construction is not meant to run in parallel, sealing is.
+    apps = [app_factory() for _ in range(4)]
+
+    def sealer(other) -> None:
+        with other.app_context():
+            from consent_service.sites import get_site
+
+            mine = get_site(site.site_key)
+            barrier.wait()
+            try:
+                for _ in range(3):
+                    seal_site(mine, batch=7)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=sealer, args=(other,)) for other in apps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    seqs = sorted(entry.seq for entry in LedgerEntry.query.all())
+    assert seqs == list(range(40))
+    sizes = sorted(checkpoint.tree_size for checkpoint in LedgerCheckpoint.query.all())
+    assert sizes[-1] == 40 and len(set(sizes)) == len(sizes)
