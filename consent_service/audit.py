@@ -12,7 +12,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -441,14 +441,17 @@ def verify_checkpoint_signature(
 
 
 def verify_rows(
-    rows: Sequence[dict[str, Any]],
+    rows: Iterable[dict[str, Any]],
     checkpoint: dict[str, Any],
     previous: dict[str, Any] | None,
     full: bool,
     verdict: Verdict,
-) -> None:
-    """Recompute every leaf from its fields; then the whole tree (full) or each proof."""
+) -> int:
+    """Recompute every leaf from its fields; then the whole tree (full) or each proof.
+
+    Rows are consumed as they come and only leaf hashes are kept; returns how many rows."""
     leaves: list[bytes] = []
+    position = -1
     for position, row in enumerate(rows):
         label = f"row {position + 1} (seq {row.get('seq')}, event {row.get('event_id')})"
         try:
@@ -474,7 +477,7 @@ def verify_rows(
             except (ProofError, ValueError, KeyError):
                 verdict.check(False, f"{label}: inclusion proof")
     if not full:
-        return
+        return position + 1
     size = int(checkpoint["tree_size"])
     if verdict.check(len(leaves) == size, f"row count {len(leaves)} equals tree size {size}"):
         verdict.check(root_hash(leaves).hex() == checkpoint["root_hash"], "root hash of all rows")
@@ -485,6 +488,7 @@ def verify_rows(
                 root_hash(leaves[:old]).hex() == previous["root_hash"],
                 "nothing in the previous checkpoint is gone or changed (consistency)",
             )
+    return position + 1
 
 
 def verify_bundle(
@@ -497,14 +501,11 @@ def verify_bundle(
         checkpoint = json.loads((bundle / "checkpoint.json").read_text(encoding="utf-8"))
         keys_file = public_key_file or bundle / "public_keys.json"
         keys = _public_keys(json.loads(keys_file.read_text(encoding="utf-8")))
-        data = (bundle / "events.jsonl").read_bytes()
+        data = (bundle / "events.jsonl").open("rb")
     except (OSError, ValueError) as exc:
         verdict.check(False, f"bundle readable: {exc}")
         return verdict
     verdict.check(manifest.get("checkpoint") == checkpoint, "manifest names this checkpoint")
-    verdict.check(
-        hashlib.sha256(data).hexdigest() == manifest.get("data_sha256"), "data matches manifest"
-    )
     signed = {k: v for k, v in manifest.items() if not k.startswith("manifest_")}
     public = keys.get(str(manifest.get("manifest_key_id")))
     verdict.check(
@@ -517,10 +518,26 @@ def verify_bundle(
     if previous_file is not None:
         previous = json.loads(previous_file.read_text(encoding="utf-8"))
         verify_checkpoint_signature(previous, keys, verdict, "previous checkpoint")
-    rows = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
-    verdict.check(len(rows) == manifest.get("row_count"), "row count matches manifest")
+    digest = hashlib.sha256()
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for line in data:
+            digest.update(line)
+            if line.strip():
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError(f"a line is not a JSON object: {line[:80]!r}")
+                yield row
+
     full = not any((manifest.get("filters") or {}).values())
-    verify_rows(rows, checkpoint, previous, full, verdict)
+    with data:
+        try:
+            count = verify_rows(rows(), checkpoint, previous, full, verdict)
+        except (UnicodeDecodeError, ValueError) as exc:
+            verdict.check(False, f"events.jsonl is JSON Lines: {exc}")
+            return verdict
+    verdict.check(digest.hexdigest() == manifest.get("data_sha256"), "data matches manifest")
+    verdict.check(count == manifest.get("row_count"), "row count matches manifest")
     return verdict
 
 

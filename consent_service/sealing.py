@@ -128,14 +128,21 @@ def seal_site(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealRes
     return SealResult(site.site_key, len(events), tree.size)
 
 
-def seal_all(wait: bool = True) -> list[SealResult]:
-    results = []
-    for site in db.session.scalars(select(Site).order_by(Site.id)).all():
+def seal_waiting(site: Site, wait: bool = True) -> SealResult:
+    """Seal one site batch after batch until nothing waits."""
+    result = seal_site(site, wait=wait)
+    sealed = result.sealed
+    while result.sealed == SEAL_BATCH:
         result = seal_site(site, wait=wait)
-        while result.sealed == SEAL_BATCH:
-            result = seal_site(site, wait=wait)
-        results.append(result)
-    return results
+        sealed += result.sealed
+    return SealResult(site.site_key, sealed, result.tree_size)
+
+
+def seal_all(wait: bool = True) -> list[SealResult]:
+    return [
+        seal_waiting(site, wait=wait)
+        for site in db.session.scalars(select(Site).order_by(Site.id)).all()
+    ]
 
 
 class BackgroundSealer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
 from click.testing import CliRunner
 
 from consent_service.cli import main
@@ -83,6 +84,32 @@ def test_filtered_bundle_carries_proofs(client, site, runner, tmp_path):
     rows[1]["proof"][0] = "00" * 32
     (out / "events.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert offline_verify(out).exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda text: text + "[1, 2]\n", "not a JSON object"),
+        (lambda text: text + "{not json\n", "JSON Lines"),
+        (lambda text: text.rsplit("\n", 2)[0] + "\n", "row count"),
+    ],
+    ids=["array-line", "broken-json", "truncated"],
+)
+def test_damaged_bundle_is_a_verdict_not_a_crash(client, site, runner, tmp_path, damage, message):
+    record_many(client, site, 3)
+    seal_site(site)
+    out = tmp_path / "bundle"
+    assert (
+        runner.invoke(
+            args=["ledger", "export", "--site", site.site_key, "--out", str(out)]
+        ).exit_code
+        == 0
+    )
+    events = out / "events.jsonl"
+    events.write_text(damage(events.read_text()))
+    result = offline_verify(out)
+    assert result.exit_code == 1
+    assert "NOT VERIFIED" in result.output and message in result.output
 
 
 def test_empty_range_gives_an_empty_verifiable_bundle(client, site, runner, tmp_path):
