@@ -12,15 +12,12 @@ Needs wrk (`apt-get install wrk`) and PostgreSQL at TEST_POSTGRES_URL for the Po
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import secrets
 import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,10 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from support import ROOT, backend, prepare_database
+
 GUNICORN_SETTINGS = [
     "--workers", "2", "--worker-class", "sync", "--backlog", "2048"
 ]  # fmt: skip
@@ -107,56 +102,6 @@ def _latency(output: str, percentile: str) -> float:
         return float("nan")
     value, unit = float(match.group(1)), match.group(2)
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-
-def prepare_database(env: dict[str, str]) -> dict[str, str]:
-    """Migrate and create the demo site in a child process with the bench environment."""
-    code = (
-        "import json\n"
-        "from flask_migrate import upgrade\n"
-        "from consent_service import create_app, demo\n"
-        "from consent_service.sites import current_policy\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        "    upgrade()\n"
-        "    site, _ = demo.ensure_demo_site('http://127.0.0.1:8000')\n"
-        "    print(json.dumps({'site_key': site.site_key, 'policy': current_policy(site).label,"
-        " 'banner': site.banner_version_hash}))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-@contextmanager
-def backend(name: str) -> Iterator[dict[str, str]]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-    env = {"CONSENT_SERVICE_INSTANCE": str(workdir), "SECRET_KEY": secrets.token_urlsafe(48)}
-    dbname = None
-    if name == "postgresql":
-        import sqlalchemy as sa
-
-        dbname = f"consent_bench_{secrets.token_hex(4)}"
-        admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{dbname}"'))
-        env["DATABASE_URL"] = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{dbname}"
-    else:
-        env["DATABASE_URL"] = ""
-    try:
-        yield env
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if dbname:
-            with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
