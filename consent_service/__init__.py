@@ -81,10 +81,12 @@ def register_sealer(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from consent_service.api import health, ledger, public, site_backend
+    from consent_service.api import banner, demo_pages, health, ledger, public, site_backend
     from consent_service.extensions import api
 
     app.register_blueprint(health.blp)
+    app.register_blueprint(banner.blp)
+    app.register_blueprint(demo_pages.blp)
     api.register_blueprint(public.blp)
     api.register_blueprint(site_backend.blp)
     api.register_blueprint(ledger.blp)

@@ -69,6 +69,20 @@ def sites_create(
         click.echo(f"admin token: {secret}  (shown once; keep it secret)")
 
 
+@sites_group.command("ga4")
+@click.option("--site", "site_key", required=True)
+@click.option("--measurement-id", default=None, help="G-XXXXXXXXXX; omit to stop loading gtag.js.")
+@click.option("--mode", type=click.Choice(sites.GA4_MODES), default="basic", show_default=True)
+@with_appcontext
+def sites_ga4(site_key: str, measurement_id: str | None, mode: str) -> None:
+    """Let the banner load Google Analytics 4 (gtag.js) with Consent Mode v2."""
+    try:
+        sites.set_ga4(_site_or_fail(site_key), measurement_id, mode)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--measurement-id") from exc
+    click.echo(f"GA4: {measurement_id or 'off'} ({mode} mode)")
+
+
 @sites_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
 @with_appcontext
@@ -198,6 +212,7 @@ def demo_command(host: str, port: int, workers: int, no_serve: bool) -> None:
                 f"  site key:     {site.site_key}",
                 f"  admin token:  {admin_token}",
                 f"  demo page:    {base_url}/demo/",
+                f'  banner tag:   <script src="{base_url}/c/{site.site_key}.js" async></script>',
                 f"  config:       {base_url}/api/v1/sites/{site.site_key}/config",
                 f"  API document: {base_url}/api/openapi.json",
                 f"  health:       {base_url}/readyz",
@@ -211,6 +226,8 @@ def demo_command(host: str, port: int, workers: int, no_serve: bool) -> None:
     from consent_service.serve import serve
 
     os.environ.setdefault("CONSENT_SERVICE_DEMO", "1")
+    # The demo page must not call Google: its gtag.js is a local stand-in.
+    os.environ.setdefault("GA4_SCRIPT_URL", f"{base_url}/static/demo/gtag-standin.js")
     serve(bind=f"{host}:{port}", workers=workers)
 
 
@@ -231,7 +248,9 @@ def ledger_seal(site_key: str | None, watch: bool, interval: float) -> None:
     from consent_service import sealing
 
     while True:
-        results = [sealing.seal_site(_site_or_fail(site_key))] if site_key else sealing.seal_all()
+        results = (
+            [sealing.seal_waiting(_site_or_fail(site_key))] if site_key else sealing.seal_all()
+        )
         for result in results:
             if result.sealed:
                 click.echo(

@@ -128,6 +128,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "COUNTRY_HEADER": os.environ.get("COUNTRY_HEADER", "").strip() or None,
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").strip().rstrip("/") or None,
         "SQLITE_SYNCHRONOUS": os.environ.get("SQLITE_SYNCHRONOUS", "FULL").strip().upper(),
+        "GA4_SCRIPT_URL": os.environ.get("GA4_SCRIPT_URL", "").strip() or None,
         "EMBEDDED": embedded,
     }
 
@@ -143,6 +144,12 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "openapi.json",
     "CONFIG_MAX_AGE": 60,
+    # The banner script at its mutable URL: short, so a new policy or category reaches pages
+    # within minutes; the versioned URL is immutable.
+    "SCRIPT_MAX_AGE": 300,
+    # Where the banner loads gtag.js from (None: Google's URL); the demo and the tests point it
+    # at a local stand-in so that nothing leaves the machine.
+    "GA4_SCRIPT_URL": None,
     "TRUSTED_PROXIES": 0,
     "COUNTRY_HEADER": None,
     "SECRET_KEY_FALLBACKS": [],

@@ -17,6 +17,8 @@ from consent_service.sites import CategorySpec, ServiceSpec
 
 DEMO_SITE_NAME = "Demo: Example Technology Inc."
 DEMO_POLICY_LABEL = "2024-09"
+# A made-up GA4 measurement id: the demo's gtag.js is a local stand-in (GA4_SCRIPT_URL).
+DEMO_GA4_MEASUREMENT_ID = "G-DEMO2024CS"
 
 BANNER_TEXTS = {
     "en": {
@@ -80,6 +82,19 @@ CATEGORIES = [
             "zh-CN": {
                 "name": "客户关系管理（CRM）",
                 "description": "将您在咨询表单中填写的信息提供给我们的 CRM 服务商，以便销售团队与您联系。",
+            },
+        },
+    ),
+    CategorySpec(
+        slug="media",
+        texts={
+            "en": {
+                "name": "Embedded media",
+                "description": "Product videos from our video host, which may set its own cookies.",
+            },
+            "zh-CN": {
+                "name": "嵌入媒体",
+                "description": "来自视频托管方的产品视频，可能设置其自己的 Cookie。",
             },
         },
     ),
@@ -149,6 +164,26 @@ SERVICES = [
         },
     ),
     ServiceSpec(
+        slug="video-player",
+        category="media",
+        name="Product video player",
+        provider="Example Video Hosting Ltd.",
+        privacy_policy_url="https://video.example.com/privacy",
+        storage_location="European Union",
+        cross_border=False,
+        third_party=True,
+        cookies=[
+            {"name": "vp_session", "pattern": "^vp_session$", "domain": "", "lifetime": "session"}
+        ],
+        texts={
+            "en": {
+                "purpose": "Play embedded product videos.",
+                "data_collected": "Playback events, device type.",
+            },
+            "zh-CN": {"purpose": "播放嵌入的产品视频。", "data_collected": "播放事件、设备类型。"},
+        },
+    ),
+    ServiceSpec(
         slug="newsletter",
         category="marketing_email",
         name="Product newsletter",
@@ -206,6 +241,7 @@ def ensure_demo_site(base_url: str) -> tuple[Site, str]:
             categories=CATEGORIES,
             services=SERVICES,
         )
+        sites.set_ga4(site, DEMO_GA4_MEASUREMENT_ID)
         sites.publish_policy(
             site,
             DEMO_POLICY_LABEL,

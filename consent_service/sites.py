@@ -4,6 +4,7 @@ building the configuration a banner needs."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.models import BannerVersion, Category, PolicyVersion, Service, Site
 from consent_service.models.types import utcnow
+from consent_service.snippet import PublishedScript, build_script
 
 BUILTIN_LOCALES = ("en", "zh-CN")
 
@@ -126,6 +128,24 @@ def create_site(
     refresh_banner_version(site)
     db.session.commit()
     return site
+
+
+GA4_MEASUREMENT_ID = re.compile(r"^G-[A-Z0-9]{4,20}$")
+GA4_MODES = ("basic", "advanced")
+
+
+def set_ga4(site: Site, measurement_id: str | None, mode: str = "basic") -> None:
+    """Let the banner load gtag.js for this GA4 property (None: it loads none); commits.
+
+    basic: gtag.js only after analytics consent; advanced: at once, with the denied defaults.
+    """
+    if measurement_id is not None and not GA4_MEASUREMENT_ID.match(measurement_id):
+        raise ValueError("A GA4 measurement id looks like G-XXXXXXXXXX.")
+    if mode not in GA4_MODES:
+        raise ValueError(f"mode must be one of {', '.join(GA4_MODES)}")
+    site.ga4_measurement_id = measurement_id
+    site.ga4_mode = mode
+    db.session.commit()
 
 
 def normalise_origin(origin: str) -> str:
@@ -417,6 +437,7 @@ class SiteSnapshot:
     banner_versions: frozenset[str]
     loaded_at: float
     configs: dict[str, PublishedConfig] = field(default_factory=dict)
+    scripts: dict[tuple[str, str | None], PublishedScript] = field(default_factory=dict)
     chosen_locales: dict[tuple[str | None, str], str] = field(default_factory=dict)
 
     def choose_locale(self, requested: str | None, accept_language: str) -> str:
@@ -498,6 +519,18 @@ class SiteSnapshotCache:
             body = json_bytes(site_config(get_site(snapshot.site_key), locale))
             published = PublishedConfig(body=body, etag=sha256_hex(body)[:32])
             snapshot.configs[locale] = published
+        return published
+
+    def script(
+        self, snapshot: SiteSnapshot, api_base: str, ga4_script_url: str | None
+    ) -> PublishedScript:
+        """The site's banner script, built once per snapshot and API base URL."""
+        key = (api_base, ga4_script_url)
+        published = snapshot.scripts.get(key)
+        if published is None:
+            config = snippet_config(get_site(snapshot.site_key), api_base, ga4_script_url)
+            published = build_script(config)
+            snapshot.scripts[key] = published
         return published
 
 

@@ -19,6 +19,7 @@ def test_config_has_what_a_banner_needs(client, site):
         ("necessary", True),
         ("analytics", False),
         ("crm", False),
+        ("media", False),
         ("marketing_email", False),
     ]
     neocrm = next(service for service in body["services"] if service["slug"] == "neocrm")
@@ -96,7 +97,8 @@ def test_snippet_config_carries_every_locale(site):
     assert config["categories"][1]["texts"]["zh-CN"]["name"] == "统计分析"
     assert config["banner_version"] == site.banner_version_hash
     assert config["policy_version"]["label"] == "2024-09"
-    assert config["ga4"] is None
+    assert config["ga4"]["measurement_id"] == "G-DEMO2024CS"
+    assert config["ga4"]["script_url"].startswith("https://www.googletagmanager.com/")
     site.ga4_measurement_id = "G-ABC1234"
     with_ga = snippet_config(site, "https://consent.example.com", "/static/demo/gtag.js")
     assert with_ga["ga4"] == {

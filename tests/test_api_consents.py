@@ -26,6 +26,7 @@ def test_records_a_decision(client, site):
         "necessary": True,
         "analytics": True,
         "crm": False,
+        "media": False,
         "marketing_email": False,
     }
     assert body["state"]["needs_renewal"] is False
@@ -47,10 +48,26 @@ def test_ipv6_is_truncated_to_48_bits(client, site):
 @pytest.mark.parametrize(
     ("action", "choices", "expected"),
     [
-        ("accept_all", {}, {"analytics": True, "crm": True, "marketing_email": True}),
-        ("reject_all", {}, {"analytics": False, "crm": False, "marketing_email": False}),
-        ("custom", {"crm": True}, {"analytics": False, "crm": True, "marketing_email": False}),
-        ("withdraw", {}, {"analytics": False, "crm": False, "marketing_email": False}),
+        (
+            "accept_all",
+            {},
+            {"analytics": True, "crm": True, "media": True, "marketing_email": True},
+        ),
+        (
+            "reject_all",
+            {},
+            {"analytics": False, "crm": False, "media": False, "marketing_email": False},
+        ),
+        (
+            "custom",
+            {"crm": True},
+            {"analytics": False, "crm": True, "media": False, "marketing_email": False},
+        ),
+        (
+            "withdraw",
+            {},
+            {"analytics": False, "crm": False, "media": False, "marketing_email": False},
+        ),
     ],
 )
 def test_actions_resolve_to_a_full_choice(client, site, action, choices, expected):

@@ -1,0 +1,99 @@
+"""The banner script, its stub, and the site's Global Privacy Control statement.
+
+`GET /c/SITE_KEY.js` is the one tag a site owner pastes: runtime, configuration, texts and CSS
+in one response, cached for minutes. `GET /c/SITE_KEY.VERSION.js` serves the same bytes at an
+immutable URL for an SRI-pinned install; `GET /api/v1/sites/SITE_KEY/snippet` tells the current
+version and its `integrity`.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from consent_service.api.http import site_cache, site_snapshot
+from consent_service.errors import ApiError
+from consent_service.snippet import PublishedScript, stub
+
+blp = Blueprint("banner", __name__)
+
+JAVASCRIPT = "text/javascript; charset=utf-8"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def api_base() -> str:
+    configured: str | None = current_app.config.get("PUBLIC_BASE_URL")
+    return configured or request.host_url.rstrip("/")
+
+
+def current_script(site_key: str) -> PublishedScript:
+    snapshot = site_snapshot(site_key)
+    return site_cache().script(snapshot, api_base(), current_app.config.get("GA4_SCRIPT_URL"))
+
+
+def script_response(script: PublishedScript, cache_control: str) -> Response:
+    headers = {
+        "Cache-Control": cache_control,
+        "ETag": f'"{script.version}"',
+        "Access-Control-Allow-Origin": "*",  # loadable with crossorigin="anonymous" for SRI
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.if_none_match.contains(script.version):
+        return Response(status=304, headers=headers)
+    return Response(script.body, content_type=JAVASCRIPT, headers=headers)
+
+
+@blp.route("/c/stub.js", methods=["GET"])
+def stub_script() -> Response:
+    return Response(
+        stub(),
+        content_type=JAVASCRIPT,
+        headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+@blp.route("/c/<string:name>.js", methods=["GET"])
+def site_script(name: str) -> Response:
+    site_key, _, version = name.partition(".")
+    script = current_script(site_key)
+    if not version:
+        max_age = current_app.config["SCRIPT_MAX_AGE"]
+        return script_response(
+            script, f"public, max-age={max_age}, stale-while-revalidate={max_age * 12}"
+        )
+    if version != script.version:
+        raise ApiError(
+            404,
+            "This version of the banner script is no longer current; "
+            "GET /api/v1/sites/{site_key}/snippet gives the current one.",
+            error="script_version_gone",
+        )
+    return script_response(script, IMMUTABLE)
+
+
+@blp.route("/api/v1/sites/<string:site_key>/snippet", methods=["GET"])
+def snippet_tags(site_key: str) -> dict[str, str]:
+    """The tags to paste: the plain one, and the pinned one with its SRI `integrity`."""
+    script = current_script(site_key)
+    base = api_base()
+    pinned = f"{base}/c/{site_key}.{script.version}.js"
+    return {
+        "src": f"{base}/c/{site_key}.js",
+        "tag": f'<script src="{base}/c/{site_key}.js" async></script>',
+        "versioned_src": pinned,
+        "integrity": script.integrity,
+        "pinned_tag": (
+            f'<script src="{pinned}" integrity="{script.integrity}" crossorigin="anonymous" '
+            "async></script>"
+        ),
+        "stub_tag": f'<script src="{base}/c/stub.js"></script>',
+    }
+
+
+@blp.route("/.well-known/gpc.json", methods=["GET"])
+def gpc_statement() -> Response:
+    """This service honours Global Privacy Control (the GPC specification's well-known file)."""
+    response = Response(
+        b'{"gpc": true, "lastUpdate": "2026-11-23"}\n', content_type="application/json"
+    )
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -1,0 +1,54 @@
+"""The banner script as served: the built runtime with one site's configuration in it.
+
+The runtime (`static/snippet/runtime.js`, built from `js-snippet/`) contains the placeholder
+`__CONSENT_SITE__` exactly once; a site's script is the runtime with its configuration as a
+JavaScript object literal there. One response, no chained fetch: the first layer needs nothing
+else. The result is content-addressed, so it can also be served at an immutable URL for
+Subresource Integrity.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SNIPPET_DIR = Path(__file__).parent / "static" / "snippet"
+PLACEHOLDER = "__CONSENT_SITE__"
+
+
+@dataclass(frozen=True)
+class PublishedScript:
+    body: bytes
+    version: str  # first 16 hex digits of SHA-256 of the body: the immutable URL's name
+    integrity: str  # the `integrity` attribute for an SRI-pinned install
+
+
+@cache
+def runtime() -> str:
+    return (SNIPPET_DIR / "runtime.js").read_text(encoding="utf-8")
+
+
+@cache
+def stub() -> bytes:
+    return (SNIPPET_DIR / "stub.js").read_bytes()
+
+
+def script_literal(value: Any) -> str:
+    """JSON that is safe inside a script: no `</script>`, no `<!--`, no JS line terminators."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def build_script(config: dict[str, Any]) -> PublishedScript:
+    body = runtime().replace(PLACEHOLDER, script_literal(config), 1).encode("utf-8")
+    digest = hashlib.sha384(body).digest()
+    return PublishedScript(
+        body=body,
+        version=hashlib.sha256(body).hexdigest()[:16],
+        integrity="sha384-" + base64.b64encode(digest).decode(),
+    )

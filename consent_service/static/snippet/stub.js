@@ -1,0 +1,1 @@
+(()=>{((t,n,o)=>{if(t.consentService)return;let c=t.consentService={q:n,ready:new Promise(e=>o=e)};c.r=o;for(let e of["get","state","on","open","acceptAll","rejectAll","set","withdraw"])c[e]=(...r)=>{n.push([e,r])}})(window,[]);})();

@@ -1,0 +1,60 @@
+// Builds the banner runtime and the stub into the Python package, prints their sizes and fails
+// over budget. `node build.mjs --check` builds in memory and fails unless the committed files
+// are byte for byte what the sources give (CI runs it).
+import { build, transform } from "esbuild";
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+
+const OUT = new URL("../consent_service/static/snippet/", import.meta.url);
+const PLACEHOLDER = "__CONSENT_SITE__";
+const BUDGET = { "runtime.js": 6000, "stub.js": 400 }; // bytes, gzip -9
+const check = process.argv.includes("--check");
+
+const css = await transform(readFileSync(new URL("src/style.css", import.meta.url), "utf8"), {
+  loader: "css",
+  minify: true,
+});
+const common = {
+  bundle: true,
+  minify: true,
+  format: "iife",
+  target: ["chrome90", "firefox90", "safari15"],
+  charset: "utf8",
+  legalComments: "none",
+  write: false,
+};
+const outputs = {
+  "runtime.js": await build({
+    ...common,
+    entryPoints: [new URL("src/main.js", import.meta.url).pathname],
+    define: { __CSS__: JSON.stringify(css.code.trim()) },
+  }),
+  "stub.js": await build({ ...common, entryPoints: [new URL("src/stub.js", import.meta.url).pathname] }),
+};
+
+let failed = false;
+mkdirSync(OUT, { recursive: true });
+for (const [name, result] of Object.entries(outputs)) {
+  const code = result.outputFiles[0].text;
+  const bytes = Buffer.from(code);
+  const gzip = gzipSync(bytes, { level: 9 }).length;
+  const over = gzip > BUDGET[name];
+  console.log(`${name.padEnd(11)} ${String(bytes.length).padStart(6)} B  ${String(gzip).padStart(5)} B gzip  (budget ${BUDGET[name]})${over ? "  OVER BUDGET" : ""}`);
+  failed ||= over;
+  if (name == "runtime.js" && code.split(PLACEHOLDER).length != 2) {
+    console.error(`runtime.js must contain ${PLACEHOLDER} exactly once`);
+    failed = true;
+  }
+  const target = new URL(name, OUT);
+  if (check) {
+    let committed = "";
+    try {
+      committed = readFileSync(target, "utf8");
+    } catch {}
+    if (committed != code) {
+      console.error(`${name}: the committed file differs from the build of js-snippet/src; run npm run build`);
+      failed = true;
+    }
+  } else writeFileSync(target, code);
+}
+process.exit(failed ? 1 : 0);
