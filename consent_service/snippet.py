@@ -10,6 +10,7 @@ Subresource Integrity.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ PLACEHOLDER = "__CONSENT_SITE__"
 @dataclass(frozen=True)
 class PublishedScript:
     body: bytes
+    gzipped: bytes  # compressed once per version: the one tag is on every page view
     version: str  # first 16 hex digits of SHA-256 of the body: the immutable URL's name
     integrity: str  # the `integrity` attribute for an SRI-pinned install
 
@@ -49,6 +51,7 @@ def build_script(config: dict[str, Any]) -> PublishedScript:
     digest = hashlib.sha384(body).digest()
     return PublishedScript(
         body=body,
+        gzipped=gzip.compress(body, compresslevel=9, mtime=0),
         version=hashlib.sha256(body).hexdigest()[:16],
         integrity="sha384-" + base64.b64encode(digest).decode(),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 
@@ -22,6 +23,11 @@ def test_one_response_carries_runtime_and_config(client, site):
     etag = response.headers["ETag"]
     again = client.get(f"/c/{site.site_key}.js", headers={"If-None-Match": etag})
     assert again.status_code == 304
+
+    compressed = client.get(f"/c/{site.site_key}.js", headers={"Accept-Encoding": "gzip, br"})
+    assert compressed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(compressed.data) == response.data
+    assert compressed.headers["ETag"] != etag and "Accept-Encoding" in compressed.headers["Vary"]
 
 
 def test_versioned_url_is_immutable_and_matches_its_integrity(client, site):
