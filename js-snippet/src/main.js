@@ -200,6 +200,8 @@ function boot(C) {
     if (host) return;
     host = h("div", 0, null, { id: "consent-service" });
     root = shadow(host);
+    // Open localStorage as the visitor reaches for a button, not in the click that stores.
+    host.onpointerdown = host.onkeydown = () => load();
     d.body ? d.body.prepend(host) : d.documentElement.append(host);
   };
   const catName = (slug) => tx(cats.find((c) => c.slug == slug) || { texts: {} }).name || slug;
@@ -386,9 +388,13 @@ function boot(C) {
             state.t = answer.visitor_token;
             writeCookie();
           }
-        } else console.warn("consent-service: refused", response.status);
+        }
         store(load().filter((x) => x.event_id != item.event_id));
         backoff = 1e3;
+      }
+      if (state && state.q) {
+        delete state.q;
+        writeCookie();
       }
     } catch (e) {
       setTimeout(flush, backoff);
@@ -412,13 +418,28 @@ function boot(C) {
       ...(state && state.t ? { visitor_token: state.t } : {}),
     });
     store(q);
+    // The cookie says a decision waits, so that later pages touch localStorage only then.
+    state.q = 1;
+    writeCookie();
   };
 
   // --- deciding ----------------------------------------------------------------------------
+  const tasks = [];
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => tasks.shift()();
   const later = (fn) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = fn;
+    tasks.push(fn);
     channel.port2.postMessage(0);
+  };
+  // After the next frame is painted: work that must not delay the banner's first paint.
+  // (A hidden tab paints no frames: the timer stands in.)
+  const afterPaint = (fn) => {
+    let run = () => {
+      run = () => {};
+      fn();
+    };
+    requestAnimationFrame(() => later(() => run()));
+    setTimeout(() => run(), 200);
   };
   const emit = (type, detail) => {
     for (const fn of listeners[type]) {
@@ -450,16 +471,17 @@ function boot(C) {
     const c = {};
     for (const x of optional) c[x.slug] = !!choices[x.slug];
     state = { t: state && state.t, c, p: policy && policy.label, b: C.banner_version, at: Date.now(), d: 1 };
-    writeCookie();
     hide();
     record(action, action == "reject_all" || action == "withdraw" ? {} : c);
+    const withdrawn = before.filter((slug) => !c[slug]);
     later(() => {
-      const withdrawn = before.filter((slug) => !c[slug]);
-      if (withdrawn.length) purge(withdrawn);
       consentUpdate();
+      emit("change", { ...snapshot(), withdrawn });
+    });
+    later(() => {
+      if (withdrawn.length) purge(withdrawn);
       releaseAll();
       loadGa();
-      emit("change", { ...snapshot(), withdrawn });
       flush();
     });
   };
@@ -490,7 +512,6 @@ function boot(C) {
     rejectAll,
     set,
     withdraw,
-    ready: null,
   };
   api.ready = Promise.resolve(api);
   w[NAME] = api;
@@ -503,33 +524,32 @@ function boot(C) {
     const c = {};
     for (const x of optional) if (x.gpc_opt_out) c[x.slug] = false;
     state = { t: state && state.t, c, p: policy && policy.label, b: C.banner_version, at: Date.now(), d: 0, g: 1 };
-    writeCookie();
     record("gpc_opt_out", {});
   }
   if (!decided) showBanner();
-  releaseAll();
-  loadGa();
-  new MutationObserver((records) => {
-    for (const r of records)
-      for (const n of r.addedNodes)
-        if (n.nodeType == 1) {
-          if (n.matches(SELECTOR)) release(n);
-          n.querySelectorAll(SELECTOR).forEach(release);
-        }
-  }).observe(d.documentElement, { childList: true, subtree: true });
-  d.addEventListener("click", (e) => {
-    const target = e.target.closest && e.target.closest("[data-consent-open]");
-    if (target) {
-      e.preventDefault();
-      open();
-    }
-  });
-  w.addEventListener("online", flush);
-  later(() => {
+  afterPaint(() => {
+    releaseAll();
+    loadGa();
+    new MutationObserver((records) => {
+      for (const r of records)
+        for (const n of r.addedNodes)
+          if (n.nodeType == 1) {
+            if (n.matches(SELECTOR)) release(n);
+            n.querySelectorAll(SELECTOR).forEach(release);
+          }
+    }).observe(d.documentElement, { childList: true, subtree: true });
+    d.addEventListener("click", (e) => {
+      const target = e.target.closest && e.target.closest("[data-consent-open]");
+      if (target) {
+        e.preventDefault();
+        open();
+      }
+    });
+    w.addEventListener("online", flush);
     if (stub && stub.q) for (const [method, args] of stub.q) api[method](...args);
     if (stub && stub.r) stub.r(api);
     emit("ready", snapshot());
-    flush();
+    if (state && state.q) flush();
   });
 }
 
