@@ -16,12 +16,18 @@ import time
 from dataclasses import dataclass
 
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 
 from consent_service.extensions import db
 from consent_service.ledger import CompactRange
 from consent_service.ledger_records import event_record, record_leaf_hash, utc_timestamp
-from consent_service.models import ConsentEvent, LedgerCheckpoint, LedgerEntry, Site
+from consent_service.models import (
+    ConsentEvent,
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerQueue,
+    Site,
+)
 from consent_service.models.types import utcnow
 from consent_service.signing import register_current_key
 
@@ -72,12 +78,13 @@ def _lock_site(site_id: int, wait: bool) -> bool:
 
 
 def unsealed_events(site_id: int, limit: int) -> list[ConsentEvent]:
-    sealed = select(LedgerEntry.consent_event_id).where(LedgerEntry.site_id == site_id)
+    """The oldest events waiting in the site's queue (an index range, however long the log)."""
     return list(
         db.session.scalars(
             select(ConsentEvent)
-            .where(ConsentEvent.site_id == site_id, ConsentEvent.id.not_in(sealed))
-            .order_by(ConsentEvent.id)
+            .join(LedgerQueue, LedgerQueue.consent_event_id == ConsentEvent.id)
+            .where(LedgerQueue.site_id == site_id)
+            .order_by(LedgerQueue.consent_event_id)
             .limit(limit)
         )
     )
@@ -109,6 +116,11 @@ def seal_site(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealRes
                 )
             )
             tree.append(bytes.fromhex(leaf))
+        db.session.execute(
+            delete(LedgerQueue).where(
+                LedgerQueue.consent_event_id.in_([event.id for event in events])
+            )
+        )
         key = register_current_key()
         checkpoint = LedgerCheckpoint(
             site_id=site.id,

@@ -1,7 +1,13 @@
 """Database models, one module per aggregate. Models never commit; operations do."""
 
 from consent_service.models.consent import ConsentEvent
-from consent_service.models.ledger import AuditExport, LedgerCheckpoint, LedgerEntry, LedgerKey
+from consent_service.models.ledger import (
+    AuditExport,
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerKey,
+    LedgerQueue,
+)
 from consent_service.models.site import (
     BannerVersion,
     Category,
@@ -20,6 +26,7 @@ __all__ = [
     "LedgerCheckpoint",
     "LedgerEntry",
     "LedgerKey",
+    "LedgerQueue",
     "PolicyVersion",
     "Service",
     "Site",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from consent_service.extensions import db
@@ -30,6 +30,20 @@ class LedgerEntry(db.Model):  # type: ignore[name-defined]
     consent_event_id: Mapped[int] = mapped_column(ForeignKey("consent_events.id"), unique=True)
     leaf_hash: Mapped[str] = mapped_column(String(64))
     sealed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LedgerQueue(db.Model):  # type: ignore[name-defined]
+    """Events waiting for their seal. A database trigger adds every new consent event in the
+    inserting transaction; the seal that numbers an event deletes its row. So a seal reads
+    only what waits, never a scan of every event the site ever had."""
+
+    __tablename__ = "ledger_queue"
+    __table_args__ = (Index("ix_ledger_queue_site_event", "site_id", "consent_event_id"),)
+
+    consent_event_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("consent_events.id"), primary_key=True, autoincrement=False
+    )
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
 
 
 class LedgerCheckpoint(db.Model):  # type: ignore[name-defined]
