@@ -340,3 +340,88 @@ def test_api_before_the_script_arrives_is_queued_by_the_stub(visit):
     visit.page.wait_for_function("() => window.early && early.length === 1")
     assert visit.page.evaluate("early") == [True]
     assert visit.page.evaluate("consentService.ready.then(api => api.get('crm'))") is True
+
+
+def test_tags_added_later_run_in_document_order_once_granted(visit):
+    host = visit.server.base_url
+    visit.context.route(
+        f"{host}/slow-tag.js",
+        lambda route: (
+            visit.page.wait_for_timeout(200),
+            route.fulfill(body="window.order.push('external')", content_type="text/javascript"),
+        ),
+    )
+    visit.page.goto(visit.url)
+    visit.banner().wait_for()
+    visit.page.evaluate(
+        """() => { window.order = [];
+        const add = (attrs, text) => { const s = document.createElement('script');
+          s.type = 'text/plain'; s.dataset.consent = 'analytics';
+          Object.entries(attrs).forEach(([k, v]) => s.setAttribute(k, v));
+          if (text) s.text = text; document.body.append(s); };
+        add({src: '/slow-tag.js'});
+        add({}, "window.order.push('inline')");
+        add({'data-consent': 'crm'}, "window.order.push('crm')"); }"""
+    )
+    visit.page.wait_for_timeout(200)
+    assert visit.page.evaluate("order") == []
+    visit.page.evaluate("consentService.set({analytics: true})")
+    visit.page.wait_for_function("() => order.length === 2")
+    assert visit.page.evaluate("order") == ["external", "inline"]  # the inline one waited
+    visit.page.wait_for_timeout(200)
+    assert visit.page.evaluate("order") == ["external", "inline"]  # crm still refused
+
+
+def test_advanced_mode_loads_gtag_at_once_with_everything_denied(visit):
+    from consent_service import sites
+
+    sites.set_ga4(visit.server.site, "G-DEMO2024CS", "advanced")
+    visit.page.goto(visit.url)
+    visit.banner().wait_for()
+    visit.page.wait_for_function("() => window.gtagStandIn && gtagStandIn.commands.length > 2")
+    assert visit.page.evaluate("gtagStandIn.consent.analytics_storage") == "denied"
+    assert visit.page.evaluate("gtagStandIn.consent.ad_storage") == "denied"
+    assert visit.cookie("_ga") is None and events(visit.server.site) == []
+
+
+def test_a_new_category_asks_again_with_the_others_preset(visit):
+    from consent_service import sites
+    from consent_service.extensions import db
+    from consent_service.models import Category
+
+    choose(visit, "Accept all")
+    wait_for_events(visit, 1)
+    site = visit.server.site
+    site.categories.append(
+        Category(
+            slug="personalisation",
+            position=9,
+            necessary=False,
+            gpc_opt_out=False,
+            consent_mode_signals=["personalization_storage"],
+            texts={"en": {"name": "Personalisation", "description": "Remember preferences."}},
+        )
+    )
+    sites.refresh_banner_version(site)
+    db.session.commit()
+    visit.page.reload()
+    visit.banner().wait_for()
+    assert visit.page.evaluate("consentService.get('analytics')") is True  # still valid
+    assert visit.page.evaluate("consentService.get('personalisation')") is None
+    visit.banner().get_by_role("button", name="Preferences").click()
+    assert visit.modal().get_by_role("switch", name="Analytics").is_checked()
+    assert not visit.modal().get_by_role("switch", name="Personalisation").is_checked()
+
+
+def test_right_to_left_locale_turns_the_banner(visit):
+    from consent_service import sites
+    from consent_service.extensions import db
+
+    site = visit.server.site
+    site.texts = {**site.texts, "ar": {"title": "نحن نقدّر خصوصيتك", "description": "نص"}}
+    sites.refresh_banner_version(site)
+    db.session.commit()
+    visit.page.goto(visit.url + "?lang=ar")
+    visit.banner().wait_for()
+    assert visit.page.locator("#consent-service").get_attribute("dir") == "rtl"
+    assert visit.banner().locator("h2").inner_text() == "نحن نقدّر خصوصيتك"

@@ -12,7 +12,7 @@ import secrets
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from consent_service import demo
-from consent_service.sites import current_policy
+from consent_service.sites import current_policy, site_locales
 
 blp = Blueprint("demo_pages", __name__, url_prefix="/demo")
 
@@ -50,7 +50,7 @@ def index() -> Response:
     return page(
         "demo/index.html",
         site=site,
-        lang=lang if lang in ("en", "zh-CN") else "en",
+        lang=lang if lang in site_locales(site) else site.default_locale,
         script_url=url_for("banner.site_script", name=site.site_key),
         stub_url=url_for("banner.stub_script"),
     )
