@@ -2,8 +2,9 @@
 // over budget. `node build.mjs --check` builds in memory and fails unless the committed files
 // are byte for byte what the sources give (CI runs it).
 import { build, transform } from "esbuild";
+import { minify } from "terser";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
-import { gzipSync } from "node:zlib";
+import { brotliCompressSync, gzipSync } from "node:zlib";
 
 const OUT = new URL("../consent_service/static/snippet/", import.meta.url);
 const PLACEHOLDER = "__CONSENT_SITE__";
@@ -14,32 +15,44 @@ const css = await transform(readFileSync(new URL("src/style.css", import.meta.ur
   loader: "css",
   minify: true,
 });
-const common = {
-  bundle: true,
-  minify: true,
-  format: "iife",
-  target: ["chrome90", "firefox90", "safari15"],
-  charset: "utf8",
-  legalComments: "none",
-  write: false,
+// esbuild bundles the modules into one scope; terser then minifies that scope as a whole
+// (two compress passes, top-level names mangled), a few hundred bytes smaller than esbuild's
+// own minifier.
+const bundle = async (entry, define = {}) => {
+  const result = await build({
+    entryPoints: [new URL(entry, import.meta.url).pathname],
+    bundle: true,
+    format: "iife",
+    target: ["chrome91", "firefox90", "safari15"],
+    charset: "utf8",
+    legalComments: "none",
+    write: false,
+    define,
+  });
+  const minified = await minify(result.outputFiles[0].text, {
+    ecma: 2020,
+    compress: { passes: 2 },
+    mangle: { toplevel: true },
+    format: { ascii_only: false, comments: false },
+  });
+  return minified.code;
 };
 const outputs = {
-  "runtime.js": await build({
-    ...common,
-    entryPoints: [new URL("src/main.js", import.meta.url).pathname],
-    define: { __CSS__: JSON.stringify(css.code.trim()) },
-  }),
-  "stub.js": await build({ ...common, entryPoints: [new URL("src/stub.js", import.meta.url).pathname] }),
+  "runtime.js": await bundle("src/main.js", { __CSS__: JSON.stringify(css.code.trim()) }),
+  "stub.js": await bundle("src/stub.js"),
 };
 
 let failed = false;
 mkdirSync(OUT, { recursive: true });
-for (const [name, result] of Object.entries(outputs)) {
-  const code = result.outputFiles[0].text;
+for (const [name, code] of Object.entries(outputs)) {
   const bytes = Buffer.from(code);
   const gzip = gzipSync(bytes, { level: 9 }).length;
+  const brotli = brotliCompressSync(bytes).length;
   const over = gzip > BUDGET[name];
-  console.log(`${name.padEnd(11)} ${String(bytes.length).padStart(6)} B  ${String(gzip).padStart(5)} B gzip  (budget ${BUDGET[name]})${over ? "  OVER BUDGET" : ""}`);
+  console.log(
+    `${name.padEnd(11)} ${String(bytes.length).padStart(6)} B  ${String(gzip).padStart(5)} B gzip` +
+      `  ${String(brotli).padStart(5)} B brotli  (budget ${BUDGET[name]} gzip)${over ? "  OVER BUDGET" : ""}`,
+  );
   failed ||= over;
   if (name == "runtime.js" && code.split(PLACEHOLDER).length != 2) {
     console.error(`runtime.js must contain ${PLACEHOLDER} exactly once`);

@@ -1,1 +1,1 @@
-(()=>{((t,n,o)=>{if(t.consentService)return;let c=t.consentService={q:n,ready:new Promise(e=>o=e)};c.r=o;for(let e of["get","state","on","open","acceptAll","rejectAll","set","withdraw"])c[e]=(...r)=>{n.push([e,r])}})(window,[]);})();
+((e,t,n)=>{if(e.consentService)return;const o=e.consentService={q:t,ready:new Promise(e=>n=e)};o.r=n;for(const e of["get","state","on","open","acceptAll","rejectAll","set","withdraw"])o[e]=(...n)=>{t.push([e,n])}})(window,[]);

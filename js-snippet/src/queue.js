@@ -1,0 +1,100 @@
+// Reporting decisions to the ledger. Each decision gets a fresh event id and waits in a small
+// localStorage queue until the service acknowledged it; it is sent with fetch keepalive (so a
+// navigation right after the click does not lose it), retried with backoff while offline or
+// while the service answers 5xx/429, and resent from the next page if this one closed first.
+// A retry is byte-identical (same event id, same body), so the service records it once.
+import { read, save } from "./state.js";
+
+let C, key;
+let sending = false;
+let backoff = 1e3;
+
+export function initQueue(config) {
+  C = config;
+  key = "cs_q_" + C.site_key;
+}
+
+export const load = () => {
+  try {
+    return JSON.parse(localStorage.getItem(key)) || [];
+  } catch (e) {
+    return [];
+  }
+};
+
+const store = (q) => {
+  try {
+    localStorage.setItem(key, JSON.stringify(q.slice(-20)));
+  } catch (e) {}
+};
+
+// A v4 UUID from getRandomValues (randomUUID exists only in secure contexts).
+const uuid = () =>
+  "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
+    (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16),
+  );
+
+export const flush = async () => {
+  if (sending) return;
+  sending = true;
+  try {
+    for (let q = load(); q.length; q = load()) {
+      const item = q[0];
+      const value = read();
+      if (!item.sent) {
+        // The visitor token is fixed at the first attempt: a retry is byte-identical.
+        item.sent = 1;
+        if (!item.visitor_token && value?.t) item.visitor_token = value.t;
+        store(q);
+      }
+      const { sent, ...body } = item;
+      const response = await fetch(C.api_base + "/api/v1/sites/" + C.site_key + "/consents", {
+        method: "POST",
+        keepalive: true,
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (response.status >= 500 || response.status == 429) throw response.status;
+      if (response.ok) {
+        const answer = await response.json();
+        if (value && answer.visitor_token) {
+          value.t = answer.visitor_token;
+          save();
+        }
+      }
+      store(load().filter((x) => x.event_id != item.event_id));
+      backoff = 1e3;
+    }
+    const value = read();
+    if (value?.q) {
+      delete value.q;
+      save();
+    }
+  } catch (e) {
+    setTimeout(flush, backoff);
+    backoff = Math.min(backoff * 2, 6e4);
+  }
+  sending = false;
+};
+
+// Queue a decision (its state is already saved) and mark the cookie, so that later pages
+// touch localStorage only while something waits.
+export const record = (action, choices, language) => {
+  const value = read();
+  const q = load();
+  q.push({
+    event_id: uuid(),
+    action,
+    choices,
+    policy_version: C.policy_version ? C.policy_version.label : "none",
+    banner_version: C.banner_version,
+    language,
+    source: "banner",
+    gpc: !!navigator.globalPrivacyControl,
+    url: location.href,
+    client_time: new Date().toISOString(),
+  });
+  store(q);
+  value.q = 1;
+  save();
+};

@@ -1,0 +1,63 @@
+// Tag control: <script type="text/plain" data-consent="..."> and <iframe data-consent="..."
+// data-src="..."> stay inert until every category they name is granted, then run once, in
+// document order (an external script is waited for before the next one runs), including
+// elements added later. A refused iframe gets a placeholder from `block`.
+import { get } from "./state.js";
+
+const SELECTOR = 'script[type="text/plain"][data-consent],iframe[data-consent]';
+const done = new WeakSet();
+const holders = new WeakMap();
+let nonce, block;
+let chain = Promise.resolve();
+
+export function initTags(scriptNonce, placeholder) {
+  nonce = scriptNonce;
+  block = placeholder;
+}
+
+const run = (el) =>
+  (chain = chain.then(
+    () =>
+      new Promise((resolve) => {
+        const s = document.createElement("script");
+        for (const a of el.attributes)
+          if (a.name != "type" && a.name != "data-consent") s.setAttribute(a.name, a.value);
+        s.type = el.getAttribute("data-type") || "text/javascript";
+        s.nonce = nonce;
+        if (el.src) {
+          s.async = false;
+          s.onload = s.onerror = resolve;
+        } else s.text = el.text;
+        el.replaceWith(s);
+        if (!el.src) resolve();
+      }),
+  ));
+
+const release = (el) => {
+  if (done.has(el)) return;
+  const denied = el
+    .getAttribute("data-consent")
+    .split(/\s+/)
+    .filter((slug) => slug && !get(slug));
+  if (el.tagName == "IFRAME") {
+    if (denied.length) return holders.has(el) || holders.set(el, block(el, denied[0]));
+    const holder = holders.get(el);
+    if (holder) holder.remove();
+    el.hidden = false;
+    el.src = el.getAttribute("data-src");
+  } else if (denied.length) return;
+  else run(el);
+  done.add(el);
+};
+
+export const releaseAll = () => document.querySelectorAll(SELECTOR).forEach(release);
+
+export const observe = () =>
+  new MutationObserver((records) => {
+    for (const r of records)
+      for (const n of r.addedNodes)
+        if (n.nodeType == 1) {
+          if (n.matches(SELECTOR)) release(n);
+          n.querySelectorAll(SELECTOR).forEach(release);
+        }
+  }).observe(document.documentElement, { childList: true, subtree: true });
