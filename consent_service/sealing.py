@@ -10,12 +10,8 @@ sealers can never both commit the same number.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from dataclasses import dataclass
 
-from flask import Flask
 from sqlalchemy import delete, select, text
 
 from consent_service.extensions import db
@@ -30,8 +26,6 @@ from consent_service.models import (
 )
 from consent_service.models.types import utcnow
 from consent_service.signing import register_current_key
-
-log = logging.getLogger(__name__)
 
 SEAL_BATCH = 5000
 ADVISORY_LOCK_CLASS = 0x6C6564  # "led": keeps our advisory locks apart from anyone else's
@@ -155,35 +149,3 @@ def seal_all(wait: bool = True) -> list[SealResult]:
         seal_waiting(site, wait=wait)
         for site in db.session.scalars(select(Site).order_by(Site.id)).all()
     ]
-
-
-class BackgroundSealer:
-    """Seals every `interval` seconds inside a web process, so that every acknowledged event
-    is in a signed checkpoint within a minute even without `consent-service ledger seal
-    --watch`. Several processes and hosts may run one: the per-site lock lets one win and the
-    others skip (non-blocking on PostgreSQL)."""
-
-    def __init__(self, app: Flask, interval: float) -> None:
-        self.app = app
-        self.interval = interval
-        self._started = False
-        self._lock = threading.Lock()
-
-    def ensure_started(self) -> None:
-        if self._started:
-            return
-        with self._lock:
-            if not self._started:
-                thread = threading.Thread(target=self._run, name="ledger-sealer", daemon=True)
-                thread.start()
-                self._started = True
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            try:
-                with self.app.app_context():
-                    seal_all(wait=False)
-                    db.session.remove()
-            except Exception:  # keep sealing next time; the error is logged, not lost
-                log.exception("background sealing failed")
