@@ -66,22 +66,48 @@ def register_extensions(app: Flask) -> None:
     app.extensions["consent_site_cache"] = SiteSnapshotCache(
         ttl=float(app.config.get("SITE_CACHE_SECONDS", 5.0))
     )
-    register_sealer(app)
+    register_integrations(app)
+    register_background_jobs(app)
 
 
-def register_sealer(app: Flask) -> None:
-    """Start the background sealer with the first request, i.e. after gunicorn forked."""
-    from consent_service.sealing import BackgroundSealer
+def register_integrations(app: Flask) -> None:
+    """What happens beside a recorded consent, in its transaction (webhook deliveries)."""
+    from consent_service.consents import decision_recorded
+    from consent_service.webhooks import queue_deliveries
 
-    if not app.config.get("LEDGER_AUTOSEAL"):
-        return
-    sealer = BackgroundSealer(app, float(app.config["LEDGER_SEAL_INTERVAL"]))
-    app.extensions["ledger_sealer"] = sealer
-    app.before_request(sealer.ensure_started)
+    decision_recorded.connect(queue_deliveries)
+
+
+def register_background_jobs(app: Flask) -> None:
+    """Seal the ledger and deliver webhooks from the web processes themselves, unless an
+    operator runs `consent-service ledger seal --watch` / `webhooks worker` instead."""
+    from consent_service.background import start_with_first_request
+    from consent_service.sealing import seal_all
+    from consent_service.webhooks import deliver_due
+
+    if app.config.get("LEDGER_AUTOSEAL"):
+        start_with_first_request(
+            app,
+            "ledger-sealer",
+            float(app.config["LEDGER_SEAL_INTERVAL"]),
+            lambda: seal_all(wait=False),
+        )
+    if app.config.get("WEBHOOK_AUTODELIVER"):
+        start_with_first_request(
+            app, "webhook-sender", float(app.config["WEBHOOK_INTERVAL"]), deliver_due
+        )
 
 
 def register_blueprints(app: Flask) -> None:
-    from consent_service.api import banner, demo_pages, health, ledger, public, site_backend
+    from consent_service.api import (
+        banner,
+        demo_pages,
+        health,
+        ledger,
+        public,
+        site_backend,
+        webhooks,
+    )
     from consent_service.extensions import api
 
     app.register_blueprint(health.blp)
@@ -90,6 +116,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(public.blp)
     api.register_blueprint(site_backend.blp)
     api.register_blueprint(ledger.blp)
+    api.register_blueprint(webhooks.blp)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -121,6 +121,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "LEDGER_SIGNING_KEY": ledger_key,
         "LEDGER_SEAL_INTERVAL": float(_env_int("LEDGER_SEAL_INTERVAL", 10)),
         "LEDGER_AUTOSEAL": _env_bool("LEDGER_AUTOSEAL", True),
+        "WEBHOOK_AUTODELIVER": _env_bool("WEBHOOK_AUTODELIVER", True),
+        "WEBHOOK_ALLOW_HTTP": _env_bool("WEBHOOK_ALLOW_HTTP", False),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "SECRET_KEY": secret_key,
         "SECRET_KEY_FALLBACKS": _env_list("SECRET_KEY_FALLBACKS"),
@@ -150,6 +152,12 @@ DEFAULTS: dict[str, Any] = {
     # Where the banner loads gtag.js from (None: Google's URL); the demo and the tests point it
     # at a local stand-in so that nothing leaves the machine.
     "GA4_SCRIPT_URL": None,
+    # Webhooks: seconds between sender runs in a web process, per-request timeout, attempts
+    # before a delivery is dead (30 s doubling to 6 h: about two days), plain http allowed.
+    "WEBHOOK_INTERVAL": 5.0,
+    "WEBHOOK_TIMEOUT": 10.0,
+    "WEBHOOK_MAX_ATTEMPTS": 12,
+    "WEBHOOK_ALLOW_HTTP": False,
     "TRUSTED_PROXIES": 0,
     "COUNTRY_HEADER": None,
     "SECRET_KEY_FALLBACKS": [],

@@ -18,7 +18,14 @@ from werkzeug.http import parse_accept_header
 from consent_service.canonical import canonical_json, sha256_hex
 from consent_service.errors import ApiError
 from consent_service.extensions import db
-from consent_service.models import BannerVersion, Category, PolicyVersion, Service, Site
+from consent_service.models import (
+    BannerVersion,
+    Category,
+    PolicyVersion,
+    Service,
+    Site,
+    Webhook,
+)
 from consent_service.models.types import utcnow
 from consent_service.snippet import PublishedScript, build_script
 
@@ -436,6 +443,8 @@ class SiteSnapshot:
     policies: dict[str, PolicyRef]
     banner_versions: frozenset[str]
     loaded_at: float
+    # The site's active webhooks: a consent write queues a delivery to each, no query needed.
+    webhook_ids: tuple[int, ...] = ()
     configs: dict[str, PublishedConfig] = field(default_factory=dict)
     scripts: dict[tuple[str, str | None], PublishedScript] = field(default_factory=dict)
     chosen_locales: dict[tuple[str | None, str], str] = field(default_factory=dict)
@@ -488,6 +497,11 @@ def load_snapshot(site_key: str, now: float) -> SiteSnapshot:
         policies=policies,
         banner_versions=frozenset(banners),
         loaded_at=now,
+        webhook_ids=tuple(
+            db.session.scalars(
+                select(Webhook.id).where(Webhook.site_id == site.id, Webhook.active)
+            ).all()
+        ),
     )
 
 

@@ -5,16 +5,37 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from consent_service import demo
+from consent_service.consents import insert_event
 from consent_service.extensions import db
-from consent_service.models import LedgerEntry, LedgerQueue
+from consent_service.models import ConsentEvent, LedgerEntry, LedgerQueue
+from consent_service.models.types import utcnow
 from consent_service.sealing import seal_all
+from consent_service.sites import current_policy
 from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL, count_rows, decision_body, make_app
+
+
+def old_event(site: Any) -> ConsentEvent:
+    return ConsentEvent(
+        site_id=site.id,
+        event_id=uuid.uuid4(),
+        visitor_id=uuid.uuid4().hex,
+        action="accept_all",
+        choices={"necessary": True, "analytics": True},
+        policy_version=current_policy(site).label,
+        banner_version=site.banner_version_hash,
+        language="en",
+        source="banner",
+        gpc=False,
+        recorded_at=utcnow(),
+        request_hash="0" * 64,
+    )
 
 
 @pytest.fixture(params=BACKENDS)
@@ -37,13 +58,11 @@ def test_events_recorded_before_the_queue_existed_are_sealed(blank_database):
     with app.app_context():
         upgrade(revision="0002")
         site, _ = demo.ensure_demo_site("https://www.example.com")
-        client = app.test_client()
-        for _ in range(3):
-            response = client.post(
-                f"/api/v1/sites/{site.site_key}/consents", json=decision_body(site)
-            )
-            assert response.status_code == 201
+        for _ in range(3):  # as the 0002 code wrote them: the event row alone
+            insert_event(old_event(site))
+        db.session.commit()
         upgrade()
+        client = app.test_client()
         assert count_rows(LedgerQueue) == 3
         assert [result.sealed for result in seal_all()] == [3]
         assert count_rows(LedgerQueue) == 0 and count_rows(LedgerEntry) == 3

@@ -16,6 +16,7 @@ from consent_service.models.site import (
     Site,
 )
 from consent_service.models.token import ApiToken
+from consent_service.models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiToken",
@@ -30,4 +31,6 @@ __all__ = [
     "PolicyVersion",
     "Service",
     "Site",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -1,0 +1,272 @@
+"""Webhooks for site backends: every consent change, signed, delivered at least once.
+
+A delivery is written in the transaction that records the consent (through the
+`decision_recorded` signal), so a backend never hears of a change that did not happen and never
+misses one that did. A sender (in the web processes, or `consent-service webhooks worker`)
+POSTs the JSON message with
+
+    X-Consent-Signature: t=TIMESTAMP,v1=HEX
+
+where HEX is HMAC-SHA256, keyed with the webhook's secret, over `TIMESTAMP.BODY` (the raw
+bytes). Failures are retried with exponential backoff; after the last attempt a delivery is
+dead, and an admin can send it again. Messages carry an `id`: a receiver that sees one twice
+ignores the second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from consent_service.errors import ApiError
+from consent_service.extensions import db
+from consent_service.models import ConsentEvent, Site, Webhook, WebhookDelivery
+from consent_service.models.types import utcnow
+
+if TYPE_CHECKING:
+    from consent_service.sites import SiteSnapshot
+
+SIGNATURE_HEADER = "X-Consent-Signature"
+SIGNATURE_TOLERANCE = timedelta(minutes=5)
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_WAIT = timedelta(hours=6)
+CLAIM = timedelta(minutes=2)
+BATCH = 50
+
+
+class DeliveryFailed(Exception):
+    """The endpoint could not be reached or did not answer 2xx."""
+
+
+def validate_url(url: str, allow_http: bool = False) -> str:
+    parts = urlsplit(url.strip())
+    schemes = ("https", "http") if allow_http else ("https",)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ApiError(
+            422,
+            "A webhook URL must be https://host/… .",
+            error="validation_failed",
+            errors={"url": ["Must be an https URL."]},
+        )
+    if parts.username or parts.password or len(url) > 2048:
+        raise ApiError(
+            422,
+            "A webhook URL must not carry credentials and must be at most 2048 characters.",
+            error="validation_failed",
+            errors={"url": ["No credentials; at most 2048 characters."]},
+        )
+    return url.strip()
+
+
+def add_webhook(site: Site, url: str, allow_http: bool = False) -> tuple[Webhook, str]:
+    """Register an endpoint; returns it with its secret (only here is the secret shown)."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    webhook = Webhook(site_id=site.id, url=validate_url(url, allow_http), secret=secret)
+    db.session.add(webhook)
+    db.session.commit()
+    return webhook, secret
+
+
+def list_webhooks(site_id: int) -> Sequence[Webhook]:
+    return db.session.scalars(
+        select(Webhook).where(Webhook.site_id == site_id, Webhook.active).order_by(Webhook.id)
+    ).all()
+
+
+def remove_webhook(site_id: int, webhook_id: int) -> None:
+    """Stop announcing to an endpoint; what was not yet delivered is dropped (dead)."""
+    webhook = db.session.get(Webhook, webhook_id)
+    if webhook is None or webhook.site_id != site_id or not webhook.active:
+        raise ApiError(404, "No such webhook.", error="not_found")
+    webhook.active = False
+    db.session.commit()
+
+
+def message_for(site_key: str, event: ConsentEvent) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "type": "consent.changed",
+        "site": site_key,
+        "created_at": utcnow().isoformat(),
+        "data": {
+            "event_id": str(event.event_id),
+            "visitor_id": event.visitor_id,
+            "action": event.action,
+            "choices": dict(event.choices),
+            "policy_version": event.policy_version,
+            "banner_version": event.banner_version,
+            "source": event.source,
+            "gpc": bool(event.gpc),
+            "recorded_at": event.recorded_at.isoformat(),
+        },
+    }
+
+
+def queue_deliveries(site: SiteSnapshot, event: ConsentEvent) -> None:
+    """A `decision_recorded` receiver: one delivery per active endpoint, in the same
+    transaction (no commit here). The snapshot knows the site's endpoints, so a site without
+    webhooks costs its consent writes nothing."""
+    for webhook_id in site.webhook_ids:
+        message = message_for(site.site_key, event)
+        db.session.add(
+            WebhookDelivery(
+                webhook_id=webhook_id,
+                message_id=message["id"],
+                body=json.dumps(message, separators=(",", ":"), ensure_ascii=False),
+            )
+        )
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def verify(secret: str, header: str, body: bytes, now: datetime) -> bool:
+    """What a receiver does (the README shows the same in a few lines)."""
+    try:
+        fields = dict(part.split("=", 1) for part in header.split(","))
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now.timestamp() - timestamp) > SIGNATURE_TOLERANCE.total_seconds():
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), header)
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise DeliveryFailed(str(getattr(exc, "reason", exc))) from exc
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s after the first failure, doubling, at most 6 h between attempts."""
+    return min(FIRST_RETRY * (2 ** (attempts - 1)), LONGEST_WAIT)
+
+
+@dataclass
+class SendReport:
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+def _claim(delivery_id: int, now: datetime) -> bool:
+    """Take a due delivery for CLAIM; False when another sender took it first."""
+    result: Any = db.session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == "pending",
+            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+        )
+        .values(claimed_until=now + CLAIM)
+    )
+    db.session.commit()
+    return bool(result.rowcount == 1)
+
+
+def deliver_due(
+    now: datetime | None = None,
+    post: Callable[[str, bytes, dict[str, str], float], int] = http_post,
+) -> SendReport:
+    """Send what is due, one committed transaction per delivery; safe with several senders."""
+    now = now or utcnow()
+    timeout = float(current_app.config["WEBHOOK_TIMEOUT"])
+    max_attempts = int(current_app.config["WEBHOOK_MAX_ATTEMPTS"])
+    report = SendReport()
+    due = db.session.scalars(
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(BATCH)
+    ).all()
+    for delivery_id in due:
+        if not _claim(delivery_id, now):
+            continue
+        delivery = db.session.get(WebhookDelivery, delivery_id)
+        webhook = db.session.get(Webhook, delivery.webhook_id) if delivery else None
+        if delivery is None or webhook is None:
+            continue
+        delivery.attempts += 1
+        delivery.claimed_until = None
+        try:
+            if not webhook.active:
+                raise DeliveryFailed("the webhook was removed")
+            body = delivery.body.encode()
+            status = post(
+                webhook.url,
+                body,
+                {
+                    "Content-Type": "application/json",
+                    "User-Agent": "consent-service-webhooks",
+                    "X-Consent-Message-Id": delivery.message_id,
+                    SIGNATURE_HEADER: sign(webhook.secret, int(now.timestamp()), body),
+                },
+                timeout,
+            )
+            if not 200 <= status < 300:
+                raise DeliveryFailed(f"HTTP {status}")
+            delivery.status = "delivered"
+            delivery.delivered_at = now
+            delivery.last_error = None
+            report.delivered += 1
+        except DeliveryFailed as exc:
+            delivery.last_error = str(exc)[:500]
+            if delivery.attempts >= max_attempts or not webhook.active:
+                delivery.status = "dead"
+                report.dead += 1
+            else:
+                delivery.next_attempt_at = now + backoff(delivery.attempts)
+                report.failed += 1
+        db.session.commit()
+    return report
+
+
+def dead_deliveries(site_id: int) -> Sequence[WebhookDelivery]:
+    return db.session.scalars(
+        select(WebhookDelivery)
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .where(Webhook.site_id == site_id, WebhookDelivery.status == "dead")
+        .order_by(WebhookDelivery.id)
+    ).all()
+
+
+def retry_delivery(site_id: int, delivery_id: int) -> WebhookDelivery:
+    """Send a dead delivery again, from the first attempt."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    webhook = db.session.get(Webhook, delivery.webhook_id) if delivery else None
+    if delivery is None or webhook is None or webhook.site_id != site_id:
+        raise ApiError(404, "No such delivery.", error="not_found")
+    if delivery.status != "dead" or not webhook.active:
+        raise ApiError(
+            409, "Only a dead delivery to an active webhook can be retried.", error="not_dead"
+        )
+    delivery.status = "pending"
+    delivery.attempts = 0
+    delivery.next_attempt_at = utcnow()
+    db.session.commit()
+    return delivery
