@@ -33,6 +33,7 @@ from sqlalchemy import or_, select, update
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
+from consent_service.ledger_records import event_record
 from consent_service.models import ConsentEvent, Site, Webhook, WebhookDelivery
 from consent_service.models.types import utcnow
 
@@ -96,22 +97,13 @@ def remove_webhook(site_id: int, webhook_id: int) -> None:
 
 
 def message_for(site_key: str, event: ConsentEvent) -> dict[str, Any]:
+    """The event exactly as the ledger hashes it (so a backend can match it to a receipt)."""
     return {
         "id": str(uuid.uuid4()),
         "type": "consent.changed",
         "site": site_key,
         "created_at": utcnow().isoformat(),
-        "data": {
-            "event_id": str(event.event_id),
-            "visitor_id": event.visitor_id,
-            "action": event.action,
-            "choices": dict(event.choices),
-            "policy_version": event.policy_version,
-            "banner_version": event.banner_version,
-            "source": event.source,
-            "gpc": bool(event.gpc),
-            "recorded_at": event.recorded_at.isoformat(),
-        },
+        "data": event_record(event, site_key),
     }
 
 
