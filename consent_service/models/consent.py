@@ -73,21 +73,6 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined]
     # SHA-256 of the canonical request, to tell a replay from a conflicting reuse of event_id.
     request_hash: Mapped[str] = mapped_column(String(64))
 
-    def as_record(self) -> dict[str, Any]:
-        """The fields that make up the event's proof, in plain JSON types."""
-        return {
-            "event_id": str(self.event_id),
-            "visitor_id": self.visitor_id,
-            "action": self.action,
-            "choices": dict(self.choices),
-            "policy_version": self.policy_version,
-            "banner_version": self.banner_version,
-            "language": self.language,
-            "source": self.source,
-            "gpc": self.gpc,
-            "recorded_at": self.recorded_at.isoformat(timespec="microseconds"),
-        }
-
 
 @event.listens_for(ConsentEvent, "before_update")
 def _refuse_update(mapper: Any, connection: Any, target: Any) -> None:
