@@ -109,19 +109,19 @@ KINDS = ("inclusion", "consistency")
 
 
 def _locate_vectors() -> tuple[Path | None, str]:
-    """Find the vector folder: $CONSENT_SHARED_DIR, else <repo>/../shared."""
+    """The vector folder: $CONSENT_SHARED_DIR, else <repo>/../shared, else the copy in
+    tests/data (the same files, vendored so that a lone clone tests the same)."""
     env = os.environ.get("CONSENT_SHARED_DIR")
-    if env:
-        shared, how = Path(env), "CONSENT_SHARED_DIR"
-    else:
-        shared, how = Path(__file__).resolve().parents[1].parent / "shared", "sibling"
-    root = shared / VECTORS_README / "testdata"
-    if not all((root / kind).is_dir() for kind in KINDS):
-        return None, (
-            f"RFC 6962 test vectors not found at {root} ({how} lookup). Clone the "
-            "shared repository next to this one or set CONSENT_SHARED_DIR to it."
-        )
-    return root, ""
+    candidates = [Path(env) / VECTORS_README] if env else []
+    candidates += [
+        Path(__file__).resolve().parents[1].parent / "shared" / VECTORS_README,
+        Path(__file__).resolve().parent / "data" / "rfc6962-vectors",
+    ]
+    for folder in candidates:
+        root = folder / "testdata"
+        if all((root / kind).is_dir() for kind in KINDS):
+            return root, ""
+    return None, f"RFC 6962 test vectors not found in any of {candidates}."
 
 
 VECTORS_ROOT, VECTORS_PROBLEM = _locate_vectors()
