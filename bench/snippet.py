@@ -238,6 +238,8 @@ def main() -> None:
             row("script time, hand-made (ms)", "handmade", "script")
             row("script time, no banner (ms)", "none", "script")
             row("long tasks > 50 ms, ours", "ours", "long_tasks")
+            row("long tasks > 50 ms, hand-made", "handmade", "long_tasks")
+            row("long tasks > 50 ms, no banner", "none", "long_tasks")
             row("layout shift, ours", "ours", "shift")
             row("first-layer DOM nodes (<= 25)", "ours", "nodes")
             if "click" in results["ours"][0]:
