@@ -33,7 +33,7 @@ from consent_service.ledger import (
 )
 from consent_service.ledger_records import RECORD_FIELDS, event_record
 from consent_service.models import AuditExport, ConsentEvent, LedgerCheckpoint, LedgerEntry
-from consent_service.sealing import checkpoint_message, latest_checkpoint
+from consent_service.sealing import CHECKPOINT_FIELDS, checkpoint_message, latest_checkpoint
 from consent_service.signing import (
     current_key,
     public_key_document,
@@ -429,8 +429,7 @@ def verify_checkpoint_signature(
     if checkpoint.get("tree_size", 0) == 0 and checkpoint.get("signature") is None:
         verdict.check(checkpoint["root_hash"] == root_hash([]).hex(), f"{label}: empty log")
         return
-    message = {name: checkpoint.get(name) for name in ("site", "tree_size", "root_hash")}
-    message |= {"timestamp": checkpoint.get("timestamp"), "key_id": checkpoint.get("key_id")}
+    message = {name: checkpoint.get(name) for name in CHECKPOINT_FIELDS}
     public = keys.get(str(checkpoint.get("key_id")))
     verdict.check(public is not None, f"{label}: signing key {checkpoint.get('key_id')} known")
     if public is not None:

@@ -38,6 +38,10 @@ class SealResult:
     tree_size: int
 
 
+#: The fields a checkpoint signature covers, in the published document and the verifier alike.
+CHECKPOINT_FIELDS = ("site", "tree_size", "root_hash", "timestamp", "key_id")
+
+
 def checkpoint_message(site_key: str, checkpoint: LedgerCheckpoint) -> dict[str, object]:
     """What a checkpoint signature covers (RFC 8785 JSON of this object)."""
     return {
