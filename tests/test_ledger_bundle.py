@@ -22,6 +22,15 @@ def record_many(client, site, count, **overrides):
         assert response.status_code == 201
 
 
+def export_bundle(runner, site, out, *filters):
+    """`consent-service ledger export` as the site owner runs it; fails the test if it fails."""
+    result = runner.invoke(
+        args=["ledger", "export", "--site", site.site_key, "--out", str(out), *filters]
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def offline_verify(*args):
     """The verifier as an auditor runs it: the top-level command, no app, no database."""
     return CliRunner().invoke(main, ["ledger", "verify", *map(str, args)])
@@ -31,20 +40,12 @@ def test_full_bundle_verifies_and_tampering_fails(client, site, runner, tmp_path
     record_many(client, site, 5)
     seal_site(site)
     old = tmp_path / "old-checkpoint.json"
-    first = runner.invoke(
-        args=["ledger", "export", "--site", site.site_key, "--out", str(tmp_path / "a")]
-    )
-    assert first.exit_code == 0, first.output
+    export_bundle(runner, site, tmp_path / "a")
     old.write_text((tmp_path / "a" / "checkpoint.json").read_text())
     record_many(client, site, 4, action="reject_all", choices={})
     assert runner.invoke(args=["ledger", "seal"]).exit_code == 0
     bundle = tmp_path / "b"
-    assert (
-        runner.invoke(
-            args=["ledger", "export", "--site", site.site_key, "--out", str(bundle)]
-        ).exit_code
-        == 0
-    )
+    export_bundle(runner, site, bundle)
     good = offline_verify(bundle, "--previous-checkpoint", old)
     assert good.exit_code == 0, good.output
     assert "VERDICT: VERIFIED" in good.output
@@ -65,19 +66,7 @@ def test_filtered_bundle_carries_proofs(client, site, runner, tmp_path):
     record_many(client, site, 3, action="reject_all", choices={})
     seal_site(site)
     out = tmp_path / "filtered"
-    result = runner.invoke(
-        args=[
-            "ledger",
-            "export",
-            "--site",
-            site.site_key,
-            "--out",
-            str(out),
-            "--action",
-            "reject_all",
-        ]
-    )
-    assert result.exit_code == 0, result.output
+    export_bundle(runner, site, out, "--action", "reject_all")
     rows = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert [row["seq"] for row in rows] == [3, 4, 5] and all(row["proof"] for row in rows)
     assert offline_verify(out).exit_code == 0
@@ -99,12 +88,7 @@ def test_damaged_bundle_is_a_verdict_not_a_crash(client, site, runner, tmp_path,
     record_many(client, site, 3)
     seal_site(site)
     out = tmp_path / "bundle"
-    assert (
-        runner.invoke(
-            args=["ledger", "export", "--site", site.site_key, "--out", str(out)]
-        ).exit_code
-        == 0
-    )
+    export_bundle(runner, site, out)
     events = out / "events.jsonl"
     events.write_text(damage(events.read_text()))
     result = offline_verify(out)
@@ -116,19 +100,7 @@ def test_empty_range_gives_an_empty_verifiable_bundle(client, site, runner, tmp_
     record_many(client, site, 2)
     seal_site(site)
     out = tmp_path / "empty"
-    result = runner.invoke(
-        args=[
-            "ledger",
-            "export",
-            "--site",
-            site.site_key,
-            "--out",
-            str(out),
-            "--from",
-            "2099-01-01",
-        ]
-    )
-    assert result.exit_code == 0
+    export_bundle(runner, site, out, "--from", "2099-01-01")
     assert (out / "events.jsonl").read_text() == ""
     assert offline_verify(out).exit_code == 0
 
