@@ -77,6 +77,16 @@ def instance_secret(
     return value
 
 
+def is_fernet_key(value: str) -> bool:
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(value.encode())
+    except ValueError:
+        return False
+    return True
+
+
 def is_weak_secret(value: str | None) -> bool:
     return not value or len(value) < MIN_SECRET_LENGTH or value.lower() in WEAK_SECRETS
 
@@ -117,6 +127,19 @@ def load_config(instance_path: str) -> dict[str, Any]:
                 "consent-service ledger keygen"
             )
 
+    data_keys = [
+        key
+        for key in [os.environ.get("DATA_ENCRYPTION_KEY", "").strip()]
+        + _env_list("DATA_ENCRYPTION_KEY_FALLBACKS")
+        if key
+    ]
+    for key in data_keys:
+        if not is_fernet_key(key):
+            raise ConfigurationError(
+                "DATA_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64 bytes), made with: "
+                "consent-service crm keygen"
+            )
+
     return {
         "LEDGER_SIGNING_KEY": ledger_key,
         "LEDGER_SEAL_INTERVAL": float(_env_int("LEDGER_SEAL_INTERVAL", 10)),
@@ -131,6 +154,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").strip().rstrip("/") or None,
         "SQLITE_SYNCHRONOUS": os.environ.get("SQLITE_SYNCHRONOUS", "FULL").strip().upper(),
         "GA4_SCRIPT_URL": os.environ.get("GA4_SCRIPT_URL", "").strip() or None,
+        "DATA_ENCRYPTION_KEY": os.environ.get("DATA_ENCRYPTION_KEY", "").strip() or None,
+        "DATA_ENCRYPTION_KEY_FALLBACKS": _env_list("DATA_ENCRYPTION_KEY_FALLBACKS"),
         "EMBEDDED": embedded,
     }
 
