@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from consent_service import access, sites
+from consent_service import access, forms, sites
 from consent_service.extensions import db
 from consent_service.models import Site
 from consent_service.sites import CategorySpec, ServiceSpec
@@ -225,6 +225,51 @@ consent at any time through the "Cookie settings" link on every page.
 """
 
 
+CRM_TRANSFER_WORDING = {
+    "en": (
+        "I agree that Example Technology Inc. passes the details in this form (name, company, "
+        "website, phone, e-mail, postal code, message) to NeoCRM (Beijing Renkehudong Network "
+        "Technology Co., Ltd.), which stores them on servers in China, so that our sales team "
+        "can contact me about my enquiry."
+    ),
+    "zh-CN": (
+        "我同意 Example Technology Inc. 将本表单中的信息（姓名、公司、网站、电话、电子邮件、邮政编码、"
+        "留言）提供给 NeoCRM（北京仁科互动网络技术有限公司），存储于中国境内的服务器，以便销售团队"
+        "就我的咨询与我联系。"
+    ),
+}
+NEWSLETTER_WORDING = {
+    "en": (
+        "Yes, send me product updates and promotions from Example Technology Inc. by e-mail. "
+        "I can unsubscribe at any time with the link in every message."
+    ),
+    "zh-CN": "是的，请通过电子邮件向我发送 Example Technology Inc. 的产品资讯和推广活动。我可以随时通过每封邮件中的链接退订。",
+}
+LEAD_FIELDS = ["name*", "company", "website", "phone", "email", "postal_code", "message"]
+
+
+def define_demo_forms(site: Site) -> None:
+    """The consultation form (to NeoCRM, cross-border) and the newsletter sign-up."""
+    forms.define_form(
+        site,
+        "crm",
+        purpose="lead",
+        category="crm",
+        service="neocrm",
+        fields=LEAD_FIELDS,
+        wording=CRM_TRANSFER_WORDING,
+    )
+    forms.define_form(
+        site,
+        "newsletter",
+        purpose="subscription",
+        category="marketing_email",
+        service="newsletter",
+        fields=["email*"],
+        wording=NEWSLETTER_WORDING,
+    )
+
+
 def find_demo_site() -> Site | None:
     return db.session.scalar(select(Site).where(Site.name == DEMO_SITE_NAME))
 
@@ -250,6 +295,7 @@ def ensure_demo_site(base_url: str) -> tuple[Site, str]:
             effective_at=datetime(2024, 9, 1, tzinfo=UTC),
             material=True,
         )
+        define_demo_forms(site)
     access.revoke_tokens(site, label="demo")
     _, secret = access.issue_token(site, "admin", label="demo")
     return site, secret

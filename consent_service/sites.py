@@ -18,6 +18,7 @@ from werkzeug.http import parse_accept_header
 from consent_service.canonical import canonical_json, sha256_hex
 from consent_service.errors import ApiError
 from consent_service.extensions import db
+from consent_service.forms import form_config, forms_of
 from consent_service.models import (
     BannerVersion,
     Category,
@@ -216,9 +217,12 @@ def refresh_banner_version(site: Site) -> BannerVersion:
 
 
 def find_banner_version(site_id: int, digest: str) -> BannerVersion | None:
+    """A banner this site has shown (not a form's wording, which has its own kind)."""
     return db.session.scalar(
         select(BannerVersion).where(
-            BannerVersion.site_id == site_id, BannerVersion.sha256 == digest
+            BannerVersion.site_id == site_id,
+            BannerVersion.sha256 == digest,
+            BannerVersion.kind == "banner",
         )
     )
 
@@ -358,6 +362,7 @@ def site_config(site: Site, locale: str) -> dict[str, Any]:
             if site.ga4_measurement_id
             else None
         ),
+        "forms": [form_config(form, locale, default) for form in forms_of(site.id)],
     }
 
 
@@ -388,6 +393,7 @@ def snippet_config(site: Site, api_base: str, ga4_script_url: str | None) -> dic
         "gpc": {"honour": site.honour_gpc},
         "consent_mode": site.consent_mode,
         "ga4": ga4,
+        "forms": [form_config(form, None, site.default_locale) for form in forms_of(site.id)],
     }
 
 
@@ -480,7 +486,9 @@ def load_snapshot(site_key: str, now: float) -> SiteSnapshot:
         for policy in policy_versions(site)
     }
     banners = db.session.scalars(
-        select(BannerVersion.sha256).where(BannerVersion.site_id == site.id)
+        select(BannerVersion.sha256).where(
+            BannerVersion.site_id == site.id, BannerVersion.kind == "banner"
+        )
     ).all()
     return SiteSnapshot(
         site_id=site.id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 
 def config_url(site):
     return f"/api/v1/sites/{site.site_key}/config"
@@ -76,8 +78,6 @@ def test_banner_version_follows_content(app, site):
     from consent_service.extensions import db
     from consent_service.models import BannerVersion
     from consent_service.sites import refresh_banner_version
-    from tests.conftest import count_rows
-
     before = site.banner_version_hash
     refresh_banner_version(site)
     assert site.banner_version_hash == before
@@ -85,7 +85,22 @@ def test_banner_version_follows_content(app, site):
     refresh_banner_version(site)
     db.session.commit()
     assert site.banner_version_hash != before
-    assert count_rows(BannerVersion) == 2
+    banners = db.session.scalars(
+        sa.select(BannerVersion.sha256).where(BannerVersion.kind == "banner")
+    ).all()
+    assert sorted(banners) == sorted([before, site.banner_version_hash])
+
+
+def test_forms_in_config_name_their_wording_by_hash(client, site):
+    import hashlib
+
+    body = client.get(config_url(site), query_string={"locale": "zh-CN"}).json
+    crm = next(form for form in body["forms"] if form["slug"] == "crm")
+    assert crm["purpose"] == "lead" and crm["category"] == "crm" and crm["service"] == "neocrm"
+    assert {"name": "name", "required": True} in crm["fields"]
+    wording = crm["separate_consent"]
+    assert "NeoCRM" in wording["text"] and "中国" in wording["text"]
+    assert wording["hash"] == hashlib.sha256(wording["text"].encode()).hexdigest()
 
 
 def test_snippet_config_carries_every_locale(site):

@@ -1,6 +1,7 @@
 """Database models, one module per aggregate. Models never commit; operations do."""
 
 from consent_service.models.consent import ConsentEvent
+from consent_service.models.form import SiteForm
 from consent_service.models.ledger import (
     AuditExport,
     LedgerCheckpoint,
@@ -31,6 +32,7 @@ __all__ = [
     "PolicyVersion",
     "Service",
     "Site",
+    "SiteForm",
     "Webhook",
     "WebhookDelivery",
 ]

@@ -115,7 +115,12 @@ class PolicyVersion(db.Model):  # type: ignore[name-defined]
 
 
 class BannerVersion(db.Model):  # type: ignore[name-defined]
-    """Exactly what a visitor was shown, as canonical JSON addressed by its SHA-256."""
+    """Exactly what a visitor was shown, addressed by its SHA-256.
+
+    kind "banner": the canonical JSON of the banner (texts, categories, services). kind
+    "wording:<form>": the exact text of a form's consent checkbox or subscription wording, so
+    a consent given on a form names what it was given to, as a banner consent does.
+    """
 
     __tablename__ = "banner_versions"
     __table_args__ = (UniqueConstraint("site_id", "sha256"),)
@@ -124,6 +129,7 @@ class BannerVersion(db.Model):  # type: ignore[name-defined]
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     canonical_json: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(80), default="banner", server_default="banner")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

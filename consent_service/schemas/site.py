@@ -50,6 +50,25 @@ class PolicySummarySchema(StrictSchema):
     material = fields.Boolean()
 
 
+class FormFieldSchema(StrictSchema):
+    name = fields.String()
+    required = fields.Boolean()
+
+
+class WordingSchema(StrictSchema):
+    text = fields.String()
+    hash = fields.String(metadata={"description": "SHA-256 of the exact UTF-8 text."})
+
+
+class FormConfigSchema(StrictSchema):
+    slug = fields.String()
+    purpose = fields.String(metadata={"description": "lead or subscription"})
+    category = fields.String(metadata={"description": "The category the visitor must grant."})
+    service = fields.String(allow_none=True, metadata={"description": "The recipient."})
+    fields_ = fields.List(fields.Nested(FormFieldSchema), data_key="fields")
+    separate_consent = fields.Nested(WordingSchema, allow_none=True)
+
+
 class SiteConfigSchema(StrictSchema):
     """Documentation of GET .../config; the body is built by `sites.site_config`."""
 
@@ -69,3 +88,4 @@ class SiteConfigSchema(StrictSchema):
     gpc = fields.Dict()
     consent_mode = fields.Dict()
     ga4 = fields.Dict(allow_none=True)
+    forms = fields.List(fields.Nested(FormConfigSchema))
