@@ -36,15 +36,13 @@ from consent_service.extensions import db
 from consent_service.ledger_records import event_record
 from consent_service.models import ConsentEvent, Site, Webhook, WebhookDelivery
 from consent_service.models.types import utcnow
+from consent_service.outbox import CLAIM, backoff
 
 if TYPE_CHECKING:
     from consent_service.sites import SiteSnapshot
 
 SIGNATURE_HEADER = "X-Consent-Signature"
 SIGNATURE_TOLERANCE = timedelta(minutes=5)
-FIRST_RETRY = timedelta(seconds=30)
-LONGEST_WAIT = timedelta(hours=6)
-CLAIM = timedelta(minutes=2)
 BATCH = 50
 
 
@@ -148,11 +146,6 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
         return int(exc.code)
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise DeliveryFailed(str(getattr(exc, "reason", exc))) from exc
-
-
-def backoff(attempts: int) -> timedelta:
-    """30 s after the first failure, doubling, at most 6 h between attempts."""
-    return min(FIRST_RETRY * (2 ** (attempts - 1)), LONGEST_WAIT)
 
 
 @dataclass
