@@ -71,18 +71,24 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_integrations(app: Flask) -> None:
-    """What happens beside a recorded consent, in its transaction (webhook deliveries)."""
+    """What happens beside a recorded consent, in its transaction: webhook deliveries, and
+    CRM leads stopped when their category is withdrawn."""
     from consent_service.consents import decision_recorded
+    from consent_service.crm import stop_on_withdrawal
     from consent_service.webhooks import queue_deliveries
 
     decision_recorded.connect(queue_deliveries)
+    decision_recorded.connect(stop_on_withdrawal)
 
 
 def register_background_jobs(app: Flask) -> None:
-    """Seal the ledger and deliver webhooks from the web processes themselves, unless an
-    operator runs `consent-service ledger seal --watch` / `webhooks worker` instead."""
+    """Seal the ledger and deliver webhooks (and mail) from the web processes themselves,
+    unless an operator runs `consent-service ledger seal --watch` / `webhooks worker` /
+    `mail worker` instead."""
     from consent_service.background import start_with_first_request
+    from consent_service.crm import CRM_WORKER, deliver_until_idle
     from consent_service.sealing import seal_all
+    from consent_service.subscriptions import MAIL_WORKER, run_mail_worker
     from consent_service.webhooks import deliver_due
 
     if app.config.get("LEDGER_AUTOSEAL"):
@@ -96,6 +102,14 @@ def register_background_jobs(app: Flask) -> None:
         start_with_first_request(
             app, "webhook-sender", float(app.config["WEBHOOK_INTERVAL"]), deliver_due
         )
+    if app.config.get("CRM_AUTODELIVER"):
+        start_with_first_request(
+            app, CRM_WORKER, float(app.config["CRM_INTERVAL"]), deliver_until_idle
+        )
+    if app.config.get("MAIL_AUTOSEND"):
+        start_with_first_request(
+            app, MAIL_WORKER, float(app.config["MAIL_INTERVAL"]), run_mail_worker
+        )
 
 
 def register_blueprints(app: Flask) -> None:
@@ -103,9 +117,12 @@ def register_blueprints(app: Flask) -> None:
         banner,
         demo_pages,
         health,
+        leads,
         ledger,
         public,
         site_backend,
+        subscriptions,
+        unsubscribe,
         webhooks,
     )
     from consent_service.extensions import api
@@ -117,6 +134,9 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(site_backend.blp)
     api.register_blueprint(ledger.blp)
     api.register_blueprint(webhooks.blp)
+    api.register_blueprint(leads.blp)
+    api.register_blueprint(subscriptions.blp)
+    app.register_blueprint(unsubscribe.blp)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -341,7 +341,12 @@ def start_export(
 
 
 def build_manifest(
-    export: AuditExport, site_key: str, checkpoint: dict[str, Any], rows: int, sha256: str
+    export: AuditExport,
+    site_key: str,
+    checkpoint: dict[str, Any],
+    rows: int,
+    sha256: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     manifest = {
         "export_id": export.id,
@@ -352,6 +357,7 @@ def build_manifest(
         "data_sha256": sha256,
         "generated_at": export.created_at.isoformat(),
         "checkpoint": checkpoint,
+        **(extra or {}),
     }
     key = current_key()
     return {**manifest, "manifest_key_id": key.key_id, "manifest_signature": key.sign(manifest)}
@@ -373,9 +379,11 @@ def export_manifest(site_id: int, export_id: int) -> dict[str, Any]:
 def write_bundle(
     site_id: int, site_key: str, site_name: str, out: Path, filters: ExportFilters, actor: str
 ) -> dict[str, Any]:
-    """events.jsonl + manifest.json + checkpoint.json + public_keys.json in `out`.
+    """events.jsonl + disclosures.jsonl + manifest.json + checkpoint.json + public_keys.json.
 
     A filtered bundle carries each row's inclusion proof, so it verifies without the rest.
+    The disclosure records (what went to which recipient, on which consent event) are the
+    site's whole log, fixed by their hash in the signed manifest.
     """
     out.mkdir(parents=True, exist_ok=True)
     run = start_export(site_id, site_key, site_name, "jsonl", filters, actor, None)
@@ -391,7 +399,15 @@ def write_bundle(
             digest.update(line)
             handle.write(line)
             count += 1
-    manifest = build_manifest(run.export, site_key, run.checkpoint, count, digest.hexdigest())
+    disclosures = _write_disclosures(site_id, out / DISCLOSURES_FILE)
+    manifest = build_manifest(
+        run.export,
+        site_key,
+        run.checkpoint,
+        count,
+        digest.hexdigest(),
+        {"disclosures": disclosures},
+    )
     run.export.row_count = count
     run.export.manifest = json.dumps(manifest, sort_keys=True)
     db.session.commit()
@@ -399,6 +415,40 @@ def write_bundle(
     _write_json(out / "checkpoint.json", run.checkpoint)
     _write_json(out / "public_keys.json", public_key_document(published_keys()))
     return manifest
+
+
+DISCLOSURES_FILE = "disclosures.jsonl"
+
+
+def _write_disclosures(site_id: int, path: Path) -> dict[str, Any]:
+    from consent_service.crm import disclosure_records
+
+    digest = hashlib.sha256()
+    count = 0
+    with path.open("wb") as handle:
+        for record in disclosure_records(site_id):
+            line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            digest.update(line)
+            handle.write(line)
+            count += 1
+    return {"file": DISCLOSURES_FILE, "row_count": count, "sha256": digest.hexdigest()}
+
+
+def _verify_disclosures(bundle: Path, expected: dict[str, Any], verdict: Verdict) -> None:
+    digest = hashlib.sha256()
+    count = 0
+    try:
+        with (bundle / DISCLOSURES_FILE).open("rb") as handle:
+            for line in handle:
+                digest.update(line)
+                count += 1 if line.strip() else 0
+    except OSError as exc:
+        verdict.check(False, f"disclosures readable: {exc}")
+        return
+    verdict.check(
+        digest.hexdigest() == expected.get("sha256") and count == expected.get("row_count"),
+        "disclosure records match manifest",
+    )
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -537,6 +587,8 @@ def verify_bundle(
             return verdict
     verdict.check(digest.hexdigest() == manifest.get("data_sha256"), "data matches manifest")
     verdict.check(count == manifest.get("row_count"), "row count matches manifest")
+    if isinstance(manifest.get("disclosures"), dict):
+        _verify_disclosures(bundle, manifest["disclosures"], verdict)
     return verdict
 
 

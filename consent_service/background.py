@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from flask import Flask
@@ -28,6 +27,17 @@ class PeriodicJob:
         self.work = work
         self._started = False
         self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Let the thread end after the current run (tests and benchmarks)."""
+        self._stopped = True
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Run now rather than at the end of the interval (new work has just been queued)."""
+        self._wake.set()
 
     def ensure_started(self) -> None:
         if self._started:
@@ -38,14 +48,24 @@ class PeriodicJob:
                 self._started = True
 
     def _run(self) -> None:
-        while True:
-            time.sleep(self.interval)
+        while not self._stopped:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stopped:
+                return
             try:
                 with self.app.app_context():
                     self.work()
                     db.session.remove()
             except Exception:  # try again next time; the error is logged, not lost
                 log.exception("%s failed", self.name)
+
+
+def wake(app: Flask, name: str) -> None:
+    """Wake a job of this app if it runs here (no-op otherwise)."""
+    job = app.extensions.get(name)
+    if isinstance(job, PeriodicJob):
+        job.wake()
 
 
 def start_with_first_request(

@@ -38,6 +38,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(ledger_group)
     app.cli.add_command(webhooks_group)
+    app.cli.add_command(crm_group)
+    app.cli.add_command(mail_group)
+    app.cli.add_command(subscriptions_group)
 
 
 @click.group("sites")
@@ -435,6 +438,214 @@ def webhooks_worker(once: bool, interval: float) -> None:
         if once:
             return
         time.sleep(interval)
+
+
+@click.group("crm")
+def crm_group() -> None:
+    """Lead capture into NeoCRM: connection, worker, dead letters."""
+
+
+def _json_option(value: str | None, option: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint=option) from exc
+    if not isinstance(parsed, dict):
+        raise click.BadParameter("must be a JSON object", param_hint=option)
+    return parsed
+
+
+@crm_group.command("configure")
+@click.option("--site", "site_key", required=True)
+@click.option("--auth-url", required=True, help="NeoCRM login host; /oauth2/token is appended.")
+@click.option("--instance-url", required=True, help="NeoCRM API host (/rest/data/v2.0/...).")
+@click.option("--client-id", required=True)
+@click.option("--client-secret", required=True)
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option(
+    "--field-map",
+    default=None,
+    help='Form field -> NeoCRM field, JSON, over the defaults, e.g. \'{"website": '
+    '"customItem123__c", "lead_id": "customItem124__c"}\'; null unmaps.',
+)
+@click.option("--fixed", default=None, help='Values sent with every lead, JSON: {"entityType": 1}')
+@with_appcontext
+def crm_configure(
+    site_key: str,
+    auth_url: str,
+    instance_url: str,
+    client_id: str,
+    client_secret: str,
+    username: str,
+    password: str,
+    field_map: str | None,
+    fixed: str | None,
+) -> None:
+    """Connect a site to its NeoCRM tenant (the secret and password are stored encrypted)."""
+    from consent_service import crm
+
+    site = _site_or_fail(site_key)
+    try:
+        connection = crm.configure(
+            site,
+            auth_url=auth_url,
+            instance_url=instance_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            username=username,
+            password=password,
+            field_map=_json_option(field_map, "--field-map"),
+            fixed=_json_option(fixed, "--fixed"),
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"NeoCRM for {site.site_key}: {connection.instance_url}")
+    for source, target in connection.field_map.items():
+        click.echo(f"  {source} -> {target}")
+    for name, value in connection.fixed.items():
+        click.echo(f"  {name} = {json.dumps(value)}")
+    missing = crm.unmapped_fields(site.id, connection)
+    if missing:
+        click.echo(f"warning: collected but not sent (no mapping): {', '.join(missing)}")
+    if crm.LEAD_ID_SOURCE not in connection.field_map:
+        click.echo(
+            f"note: map {crm.LEAD_ID_SOURCE} to a NeoCRM custom field so that a lead whose "
+            "creation timed out is found instead of waiting for you to check"
+        )
+
+
+@crm_group.command("worker")
+@click.option("--once", is_flag=True, help="Exit when nothing is due (the rest waits on back-off).")
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0.1, 3600))
+@with_appcontext
+def crm_worker(once: bool, interval: float) -> None:
+    """Deliver leads to NeoCRM and delete withdrawn ones (web processes do it too unless
+    CRM_AUTODELIVER=0)."""
+    import time
+
+    from consent_service import crm
+
+    while True:
+        report = crm.deliver_until_idle()
+        if report.done:
+            click.echo(
+                f"delivered {report.delivered}, deleted {report.deleted}, "
+                f"failed {report.failed} (will retry), dead {report.dead}"
+            )
+        if once:
+            return
+        time.sleep(interval)
+
+
+@crm_group.command("status")
+@click.option("--site", "site_key", required=True)
+@with_appcontext
+def crm_status(site_key: str) -> None:
+    """Leads per status, and the dead ones with their last error."""
+    from consent_service import crm
+
+    site = _site_or_fail(site_key)
+    counts = crm.outbox_counts(site.id)
+    click.echo("  ".join(f"{status} {count}" for status, count in sorted(counts.items())) or "none")
+    for lead in crm.dead_leads(site.id):
+        click.echo(f"dead {lead.lead_id}  attempts {lead.attempts}  {lead.last_error}")
+
+
+@crm_group.command("retry")
+@click.option("--site", "site_key", required=True)
+@click.option("--lead", "lead_id", required=True, help="The lead id (a UUID).")
+@with_appcontext
+def crm_retry(site_key: str, lead_id: str) -> None:
+    """Try a dead lead again from the first attempt."""
+    from consent_service import crm
+    from consent_service.errors import ApiError
+
+    try:
+        lead = crm.retry_lead(_site_or_fail(site_key).id, lead_id)
+    except ApiError as exc:
+        raise click.ClickException(str(exc.description)) from exc
+    click.echo(f"lead {lead.lead_id}: {lead.status} again")
+
+
+@crm_group.command("keygen")
+def crm_keygen() -> None:
+    """Print a new key for DATA_ENCRYPTION_KEY (encrypts lead fields and CRM secrets)."""
+    from consent_service.encryption import new_key
+
+    click.echo(new_key())
+
+
+@click.group("mail")
+def mail_group() -> None:
+    """The outbox of e-mail (confirmations and marketing messages)."""
+
+
+@mail_group.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 3600))
+@with_appcontext
+def mail_worker(once: bool, interval: float) -> None:
+    """Send due messages over SMTP (the web processes do it too unless MAIL_AUTOSEND=0)."""
+    import time
+
+    from flask import current_app
+
+    from consent_service import subscriptions
+
+    if not current_app.config.get("SMTP_HOST"):
+        click.echo("SMTP_HOST is not set: messages wait in the outbox.", err=True)
+    while True:
+        report = subscriptions.run_mail_worker()
+        if report.sent or report.failed or report.dead or report.cancelled:
+            click.echo(
+                f"sent {report.sent}, failed {report.failed} (will retry), dead {report.dead}, "
+                f"cancelled {report.cancelled}"
+            )
+        if once:
+            return
+        time.sleep(interval)
+
+
+@click.group("subscriptions")
+def subscriptions_group() -> None:
+    """Marketing e-mail subscribers."""
+
+
+@subscriptions_group.command("import")
+@click.option("--site", "site_key", required=True)
+@click.option("--form", "form_slug", default=None, help="Subscription form (default: the first).")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def subscriptions_import(site_key: str, form_slug: str | None, file: Path) -> None:
+    """Import subscribers with their proof of consent from a JSON list of
+    {"email", "source", "consented_at", "wording", "locale"}; all or nothing."""
+    import time
+
+    from marshmallow import ValidationError
+
+    from consent_service import subscriptions
+    from consent_service.errors import ApiError
+    from consent_service.schemas.subscription import ImportItemSchema
+    from consent_service.sites import load_snapshot
+
+    try:
+        items = ImportItemSchema(many=True).load(json.loads(file.read_text(encoding="utf-8")))
+    except (ValueError, ValidationError) as exc:
+        details = exc.messages if isinstance(exc, ValidationError) else str(exc)
+        raise click.ClickException(f"nothing imported: {json.dumps(details)}") from exc
+    try:
+        site = load_snapshot(_site_or_fail(site_key).site_key, time.monotonic())
+        report = subscriptions.import_subscribers(site, items, form_slug)
+    except ApiError as exc:
+        details = json.dumps(exc.errors) if exc.errors else ""
+        raise click.ClickException(f"nothing imported: {exc.description} {details}") from exc
+    click.echo(
+        f"imported {report.imported}, skipped {report.skipped_suppressed} suppressed, "
+        f"{report.skipped_active} already active"
+    )
 
 
 main.add_command(ledger_group)

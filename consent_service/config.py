@@ -127,12 +127,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
                 "consent-service ledger keygen"
             )
 
-    data_keys = [
-        key
-        for key in [os.environ.get("DATA_ENCRYPTION_KEY", "").strip()]
-        + _env_list("DATA_ENCRYPTION_KEY_FALLBACKS")
-        if key
-    ]
+    data_keys = [os.environ.get("DATA_ENCRYPTION_KEY", "").strip()]
+    data_keys = [key for key in [*data_keys, *_env_list("DATA_ENCRYPTION_KEY_FALLBACKS")] if key]
     for key in data_keys:
         if not is_fernet_key(key):
             raise ConfigurationError(
@@ -146,6 +142,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "LEDGER_AUTOSEAL": _env_bool("LEDGER_AUTOSEAL", True),
         "WEBHOOK_AUTODELIVER": _env_bool("WEBHOOK_AUTODELIVER", True),
         "WEBHOOK_ALLOW_HTTP": _env_bool("WEBHOOK_ALLOW_HTTP", False),
+        "CRM_AUTODELIVER": _env_bool("CRM_AUTODELIVER", True),
+        "CRM_TIMEOUT": float(_env_int("CRM_TIMEOUT", 30)),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "SECRET_KEY": secret_key,
         "SECRET_KEY_FALLBACKS": _env_list("SECRET_KEY_FALLBACKS"),
@@ -157,6 +155,48 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "DATA_ENCRYPTION_KEY": os.environ.get("DATA_ENCRYPTION_KEY", "").strip() or None,
         "DATA_ENCRYPTION_KEY_FALLBACKS": _env_list("DATA_ENCRYPTION_KEY_FALLBACKS"),
         "EMBEDDED": embedded,
+        **load_mail_config(),
+    }
+
+
+SMTP_SECURITY_MODES = ("none", "starttls", "tls")
+SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+
+
+def load_mail_config() -> dict[str, Any]:
+    """SMTP and the marketing-mail limits. Unset SMTP_HOST is allowed: messages then wait in
+    the outbox until a host is configured (nothing is lost, and /readyz does not care)."""
+    security = os.environ.get("SMTP_SECURITY", "starttls").strip().lower() or "starttls"
+    if security not in SMTP_SECURITY_MODES:
+        raise ConfigurationError(
+            f"SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY_MODES)}, got {security!r}"
+        )
+    host = os.environ.get("SMTP_HOST", "").strip() or None
+    mail_from = os.environ.get("MAIL_FROM", "").strip() or None
+    if host and not mail_from:
+        raise ConfigurationError(
+            "MAIL_FROM is missing. Set it to the sender of the service's e-mail, "
+            "for example: News <news@example.com>"
+        )
+    if mail_from and any(character in mail_from for character in "\r\n\0"):
+        raise ConfigurationError("MAIL_FROM must be one line")
+    ca_file = os.environ.get("SMTP_CA_FILE", "").strip() or None
+    if ca_file and not Path(ca_file).is_file():
+        raise ConfigurationError(f"SMTP_CA_FILE {ca_file!r} is not a readable file")
+    return {
+        "SMTP_HOST": host,
+        "SMTP_PORT": _env_int("SMTP_PORT", SMTP_DEFAULT_PORTS[security]),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", "").strip() or None,
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD") or None,
+        "SMTP_SECURITY": security,
+        "SMTP_CA_FILE": ca_file,
+        "SMTP_TIMEOUT": float(_env_int("SMTP_TIMEOUT", 20)),
+        "MAIL_FROM": mail_from,
+        "MAIL_AUTOSEND": _env_bool("MAIL_AUTOSEND", True),
+        "MAIL_CONFIRMATIONS_PER_ADDRESS": _env_int("MAIL_CONFIRMATIONS_PER_ADDRESS", 3),
+        "MAIL_ADDRESS_WINDOW": _env_int("MAIL_ADDRESS_WINDOW", 24 * 3600),
+        "MAIL_REQUESTS_PER_CLIENT": _env_int("MAIL_REQUESTS_PER_CLIENT", 20),
+        "MAIL_CLIENT_WINDOW": _env_int("MAIL_CLIENT_WINDOW", 3600),
     }
 
 
@@ -183,6 +223,30 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_TIMEOUT": 10.0,
     "WEBHOOK_MAX_ATTEMPTS": 12,
     "WEBHOOK_ALLOW_HTTP": False,
+    # CRM leads: seconds between worker runs in a web process (a new lead wakes it at once),
+    # per-request timeout (generous: a create that times out may have landed), attempts.
+    # CRM_AUTODELIVER comes from the environment (on) and is off for apps built with a config.
+    "CRM_INTERVAL": 5.0,
+    "CRM_TIMEOUT": 30.0,
+    "CRM_MAX_ATTEMPTS": 12,
+    # Marketing e-mail: SMTP (unset host: messages wait in the outbox), seconds between sender
+    # runs, attempts before a message is dead, and the subscription limits: confirmations per
+    # address per MAIL_ADDRESS_WINDOW seconds, requests per client per MAIL_CLIENT_WINDOW.
+    # MAIL_AUTOSEND comes from the environment (on) and is off for apps built with a config.
+    "SMTP_HOST": None,
+    "SMTP_PORT": 25,
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_SECURITY": "starttls",
+    "SMTP_CA_FILE": None,
+    "SMTP_TIMEOUT": 20.0,
+    "MAIL_FROM": None,
+    "MAIL_INTERVAL": 5.0,
+    "MAIL_MAX_ATTEMPTS": 12,
+    "MAIL_CONFIRMATIONS_PER_ADDRESS": 3,
+    "MAIL_ADDRESS_WINDOW": 24 * 3600,
+    "MAIL_REQUESTS_PER_CLIENT": 20,
+    "MAIL_CLIENT_WINDOW": 3600,
     "TRUSTED_PROXIES": 0,
     "COUNTRY_HEADER": None,
     "SECRET_KEY_FALLBACKS": [],

@@ -451,6 +451,8 @@ class SiteSnapshot:
     loaded_at: float
     # The site's active webhooks: a consent write queues a delivery to each, no query needed.
     webhook_ids: tuple[int, ...] = ()
+    # Categories that lead forms need: refusing one stops the visitor's leads under it.
+    lead_categories: frozenset[str] = frozenset()
     configs: dict[str, PublishedConfig] = field(default_factory=dict)
     scripts: dict[tuple[str, str | None], PublishedScript] = field(default_factory=dict)
     chosen_locales: dict[tuple[str | None, str], str] = field(default_factory=dict)
@@ -510,6 +512,7 @@ def load_snapshot(site_key: str, now: float) -> SiteSnapshot:
                 select(Webhook.id).where(Webhook.site_id == site.id, Webhook.active)
             ).all()
         ),
+        lead_categories=frozenset(form.category for form in forms_of(site.id, "lead")),
     )
 
 

@@ -6,13 +6,16 @@ rotated without logging every visitor out. A bad or foreign signature means "no 
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadData, BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 VISITOR_TOKEN_SALT = "consent-service.visitor-token.v1"
+SUBSCRIPTION_CONFIRM_SALT = "consent-service.subscription-confirm.v1"
+UNSUBSCRIBE_SALT = "consent-service.unsubscribe.v1"
 
 
 def signing_keys() -> list[str]:
@@ -49,3 +52,58 @@ def read_visitor_token(token: str, site_key: str) -> str | None:
         return None
     visitor_id = payload.get("v")
     return visitor_id if isinstance(visitor_id, str) else None
+
+
+def issue_confirmation_token(site_key: str, subscription_id: int, nonce: str) -> str:
+    """The link in a confirmation message: timed (the reader decides how old is too old) and
+    bound to the subscription's nonce, which confirming consumes, so it works once."""
+    return timed_serializer(SUBSCRIPTION_CONFIRM_SALT).dumps(
+        {"s": site_key, "i": subscription_id, "n": nonce}
+    )
+
+
+def read_confirmation_token(token: str) -> tuple[str, int, str, datetime] | None:
+    """(site key, subscription id, nonce, issued at) of a genuine token, or None.
+
+    The age is not checked here: the caller compares `issued at` with its own clock, so that
+    expiry can be tested without waiting.
+    """
+    try:
+        payload, issued_at = timed_serializer(SUBSCRIPTION_CONFIRM_SALT).loads(
+            token, return_timestamp=True
+        )
+    except BadData:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    site_key, subscription_id, nonce = payload.get("s"), payload.get("i"), payload.get("n")
+    if not (
+        isinstance(site_key, str) and isinstance(subscription_id, int) and isinstance(nonce, str)
+    ):
+        return None
+    return site_key, subscription_id, nonce, issued_at
+
+
+def issue_unsubscribe_token(site_key: str, subscription_id: int, subject_id: str) -> str:
+    """The List-Unsubscribe link: never expires (RFC 8058 links must keep working)."""
+    return serializer(UNSUBSCRIBE_SALT).dumps(
+        {"s": site_key, "i": subscription_id, "v": subject_id}
+    )
+
+
+def read_unsubscribe_token(token: str) -> tuple[str, int, str] | None:
+    """(site key, subscription id, subject id) of a genuine token, or None."""
+    try:
+        payload: Any = serializer(UNSUBSCRIBE_SALT).loads(token)
+    except BadData:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    site_key, subscription_id, subject_id = payload.get("s"), payload.get("i"), payload.get("v")
+    if not (
+        isinstance(site_key, str)
+        and isinstance(subscription_id, int)
+        and isinstance(subject_id, str)
+    ):
+        return None
+    return site_key, subscription_id, subject_id

@@ -78,6 +78,7 @@ def test_banner_version_follows_content(app, site):
     from consent_service.extensions import db
     from consent_service.models import BannerVersion
     from consent_service.sites import refresh_banner_version
+
     before = site.banner_version_hash
     refresh_banner_version(site)
     assert site.banner_version_hash == before

@@ -12,6 +12,7 @@ import secrets
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from consent_service import demo
+from consent_service.forms import find_form, form_config
 from consent_service.sites import current_policy, site_locales
 
 blp = Blueprint("demo_pages", __name__, url_prefix="/demo")
@@ -47,10 +48,18 @@ def index() -> Response:
     if site is None:
         abort(404)
     lang = request.args.get("lang", "en")
+    lang = lang if lang in site_locales(site) else site.default_locale
+    forms = {
+        slug: form_config(form, lang, site.default_locale)
+        for slug in ("crm", "newsletter")
+        if (form := find_form(site.id, slug)) is not None
+    }
     return page(
         "demo/index.html",
         site=site,
-        lang=lang if lang in site_locales(site) else site.default_locale,
+        lang=lang,
+        forms=forms,
+        api_base=url_for("public.post_consent", site_key=site.site_key).rsplit("/", 1)[0],
         script_url=url_for("banner.site_script", name=site.site_key),
         stub_url=url_for("banner.stub_script"),
     )

@@ -8,7 +8,7 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from consent_service import consents
+from consent_service import consents, crm, erasure
 from consent_service.api.http import (
     add_cors_headers,
     json_response,
@@ -19,11 +19,18 @@ from consent_service.api.http import (
     require_json,
     site_cache,
 )
+from consent_service.background import wake
 from consent_service.schemas.consent import (
     ConsentDecisionSchema,
     ConsentRecordedSchema,
     ConsentStateSchema,
     VisitorTokenQuerySchema,
+)
+from consent_service.schemas.lead import (
+    ErasureReportSchema,
+    ErasureRequestSchema,
+    LeadAcceptedSchema,
+    LeadSubmissionSchema,
 )
 from consent_service.schemas.site import ConfigQuerySchema, SiteConfigSchema
 
@@ -98,3 +105,28 @@ def get_current_consent(query: dict[str, Any], site_key: str) -> consents.Consen
     site = public_site(site_key)
     token = request.headers.get("X-Visitor-Token") or query["visitor_token"]
     return consents.current_state(site, consents.visitor_from_token(site, token))
+
+
+@blp.route("/<string:site_key>/leads", methods=["POST"])
+@blp.arguments(LeadSubmissionSchema())
+@blp.response(202, LeadAcceptedSchema)
+def post_lead(submission: dict[str, Any], site_key: str) -> Any:
+    """A contact form's lead for the site's CRM: accepted (202, in the outbox) only on consent.
+
+    403 `<category>_consent_missing` or `separate_consent_missing` says which consent is missing.
+    """
+    lead = crm.accept_lead(public_site(site_key), submission)
+    wake(current_app._get_current_object(), crm.CRM_WORKER)  # type: ignore[attr-defined]
+    return lead
+
+
+@blp.route("/<string:site_key>/erasure", methods=["POST"])
+@blp.arguments(ErasureRequestSchema())
+@blp.response(202, ErasureReportSchema)
+def post_erasure(body: dict[str, Any], site_key: str) -> erasure.ErasureReport:
+    """The visitor asks for erasure of their leads (deleted in the CRM too)."""
+    site = public_site(site_key)
+    visitor_id = consents.visitor_from_token(site, body["visitor_token"])
+    report = erasure.request_erasure(site.site_id, visitor_id)
+    wake(current_app._get_current_object(), crm.CRM_WORKER)  # type: ignore[attr-defined]
+    return report

@@ -1,6 +1,7 @@
 """Database models, one module per aggregate. Models never commit; operations do."""
 
 from consent_service.models.consent import ConsentEvent
+from consent_service.models.crm import CrmConnection, Disclosure, Lead
 from consent_service.models.form import SiteForm
 from consent_service.models.ledger import (
     AuditExport,
@@ -16,6 +17,12 @@ from consent_service.models.site import (
     Service,
     Site,
 )
+from consent_service.models.subscription import (
+    MailMessage,
+    MailRateEvent,
+    Subscription,
+    Suppression,
+)
 from consent_service.models.token import ApiToken
 from consent_service.models.webhook import Webhook, WebhookDelivery
 
@@ -25,14 +32,21 @@ __all__ = [
     "BannerVersion",
     "Category",
     "ConsentEvent",
+    "CrmConnection",
+    "Disclosure",
+    "Lead",
     "LedgerCheckpoint",
     "LedgerEntry",
     "LedgerKey",
     "LedgerQueue",
+    "MailMessage",
+    "MailRateEvent",
     "PolicyVersion",
     "Service",
     "Site",
     "SiteForm",
+    "Subscription",
+    "Suppression",
     "Webhook",
     "WebhookDelivery",
 ]
