@@ -489,3 +489,27 @@ def test_only_the_sites_backend_erases_an_address(client, site, admin_token, neo
     assert erased.json == {"leads": 1, "subscriptions": 0}
     db.session.refresh(lead)
     assert lead.status == "withdrawn" and lead.fields_encrypted is None
+
+
+def test_bundles_carry_the_disclosures_under_the_signed_manifest(
+    app, client, site, neocrm, connected, tmp_path
+):
+    from consent_service import audit
+    from consent_service.sealing import seal_all
+
+    accepted_lead(client, site)
+    crm.deliver_until_idle()
+    seal_all()
+    manifest = audit.write_bundle(
+        site.id, site.site_key, site.name, tmp_path, audit.ExportFilters(), actor="test"
+    )
+    assert manifest["disclosures"]["row_count"] == 1
+    (record,) = [
+        json.loads(line) for line in (tmp_path / "disclosures.jsonl").read_text().splitlines()
+    ]
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert record["consent_event_id"] in {event["event_id"] for event in events}
+    assert audit.verify_bundle(tmp_path).ok
+    (tmp_path / "disclosures.jsonl").write_text("")  # a record removed
+    verdict = audit.verify_bundle(tmp_path)
+    assert not verdict.ok and "disclosure records match manifest" in verdict.failures
