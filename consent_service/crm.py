@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 
 from consent_service.consents import latest_event, state_of, visitor_from_token
 from consent_service.encryption import (
@@ -62,7 +62,7 @@ from consent_service.neocrm import (
     Transport,
     http_transport,
 )
-from consent_service.outbox import CLAIM, backoff
+from consent_service.outbox import backoff, claim
 from consent_service.sites import SiteSnapshot
 
 #: Form field -> NeoCRM lead field, unless a site maps them otherwise.
@@ -71,6 +71,7 @@ DEFAULT_FIELD_MAP = {"name": "name", "company": "companyName", "email": "email",
 LEAD_ID_SOURCE = "lead_id"
 CRM_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 ACTIVE_STATUSES = ("pending", "dead", "delivered", "deleting")
+DUE_STATUSES = ("pending", "deleting")
 BATCH = 50
 #: The background job in web processes that delivers leads; woken when a lead is accepted.
 CRM_WORKER = "crm-worker"
@@ -387,26 +388,7 @@ class CrmReport:
 
 def _claim(lead_id: int, now: datetime) -> bool:
     """Take one due lead for CLAIM; False when another worker took it first."""
-    return _claim_many([lead_id], now) == [lead_id]
-
-
-def _claim_many(lead_ids: Sequence[int], now: datetime) -> list[int]:
-    """Take the due leads among `lead_ids` in one committed statement; the ids taken."""
-    if not lead_ids:
-        return []
-    result = db.session.execute(
-        update(Lead)
-        .where(
-            Lead.id.in_(lead_ids),
-            Lead.status.in_(("pending", "deleting")),
-            or_(Lead.claimed_until.is_(None), Lead.claimed_until < now),
-        )
-        .values(claimed_until=now + CLAIM)
-        .returning(Lead.id)
-    )
-    taken = sorted(result.scalars().all())
-    db.session.commit()
-    return taken
+    return claim(Lead, [lead_id], now, DUE_STATUSES) == [lead_id]
 
 
 def due_leads(now: datetime, limit: int = BATCH) -> Sequence[int]:
@@ -415,7 +397,7 @@ def due_leads(now: datetime, limit: int = BATCH) -> Sequence[int]:
         select(Lead.id)
         .join(CrmConnection, CrmConnection.site_id == Lead.site_id)
         .where(
-            Lead.status.in_(("pending", "deleting")),
+            Lead.status.in_(DUE_STATUSES),
             Lead.next_attempt_at <= now,
             or_(Lead.claimed_until.is_(None), Lead.claimed_until < now),
         )
@@ -431,7 +413,7 @@ def deliver_due(now: datetime | None = None, transport: Transport = http_transpo
     clients: dict[int, NeoCrmClient] = {}
     due = due_leads(now)
     report.due = len(due)
-    for lead_id in _claim_many(due, now):
+    for lead_id in claim(Lead, due, now, DUE_STATUSES):
         lead = db.session.get(Lead, lead_id)
         connection = connection_of(lead.site_id) if lead else None
         if lead is None or connection is None:

@@ -23,14 +23,14 @@ from email.utils import format_datetime, parseaddr
 from types import TracebackType
 from typing import Any, Protocol
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select
 
 from consent_service.encryption import decrypt_json, decrypt_text, encrypt_json, encrypt_text
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.models import MailMessage, Subscription, Suppression
 from consent_service.models.types import utcnow
-from consent_service.outbox import CLAIM, backoff
+from consent_service.outbox import backoff, claim
 
 log = logging.getLogger(__name__)
 
@@ -237,17 +237,7 @@ class SendReport:
 
 def _claim(message_id: int, now: datetime) -> bool:
     """Take a due message for CLAIM; False when another sender took it first."""
-    result: Any = db.session.execute(
-        update(MailMessage)
-        .where(
-            MailMessage.id == message_id,
-            MailMessage.status == "pending",
-            or_(MailMessage.claimed_until.is_(None), MailMessage.claimed_until < now),
-        )
-        .values(claimed_until=now + CLAIM)
-    )
-    db.session.commit()
-    return bool(result.rowcount == 1)
+    return claim(MailMessage, [message_id], now, ("pending",)) == [message_id]
 
 
 def may_still_send(message: MailMessage) -> bool:

@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.ledger_records import event_record
 from consent_service.models import ConsentEvent, Site, Webhook, WebhookDelivery
 from consent_service.models.types import utcnow
-from consent_service.outbox import CLAIM, backoff
+from consent_service.outbox import backoff, claim
 
 if TYPE_CHECKING:
     from consent_service.sites import SiteSnapshot
@@ -157,17 +157,7 @@ class SendReport:
 
 def _claim(delivery_id: int, now: datetime) -> bool:
     """Take a due delivery for CLAIM; False when another sender took it first."""
-    result: Any = db.session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery_id,
-            WebhookDelivery.status == "pending",
-            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
-        )
-        .values(claimed_until=now + CLAIM)
-    )
-    db.session.commit()
-    return bool(result.rowcount == 1)
+    return claim(WebhookDelivery, [delivery_id], now, ("pending",)) == [delivery_id]
 
 
 def deliver_due(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from consent_service import crm
+from consent_service import crm, outbox
 from consent_service.extensions import db
 from consent_service.models import Disclosure, Lead
 from consent_service.models.types import utcnow
@@ -395,7 +395,7 @@ def test_two_workers_never_take_the_same_lead(app, client, site, neocrm, connect
     assert crm._claim(lead.id, now) is True
     assert crm._claim(lead.id, now) is False
     assert crm.deliver_due(now).delivered == 0  # claimed by the other worker
-    assert crm.deliver_due(now + crm.CLAIM + timedelta(seconds=1)).delivered == 1
+    assert crm.deliver_due(now + outbox.CLAIM + timedelta(seconds=1)).delivered == 1
 
 
 def test_connection_secrets_are_encrypted_and_settings_checked(app, site, neocrm):

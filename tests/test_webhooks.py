@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from consent_service import access, webhooks
+from consent_service import access, outbox, webhooks
 from consent_service.models import WebhookDelivery
 from consent_service.models.types import utcnow
 from tests.conftest import count_rows, decision_body
@@ -174,7 +174,7 @@ def test_a_delivery_is_taken_by_one_sender_only(client, site, hooked):
     now = utcnow()
     assert webhooks._claim(delivery.id, now) is True
     assert webhooks._claim(delivery.id, now) is False  # another sender, same moment
-    assert webhooks._claim(delivery.id, now + webhooks.CLAIM + timedelta(seconds=1)) is True
+    assert webhooks._claim(delivery.id, now + outbox.CLAIM + timedelta(seconds=1)) is True
 
 
 def test_removed_webhook_gets_nothing_more(client, site, receiver, hooked):
