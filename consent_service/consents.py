@@ -14,6 +14,7 @@ from blinker import signal
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from consent_service import errors as errors_module
 from consent_service.canonical import sha256_hex
 from consent_service.errors import ApiError
 from consent_service.extensions import db
@@ -70,9 +71,9 @@ class RecordedDecision:
         return issue_receipt(event_record(self.event, self.site_key), current_key())
 
 
-class ValidationFailed(ApiError):
+class ValidationFailed(errors_module.ValidationFailed):
     def __init__(self, errors: dict[str, Any], message: str = "Invalid consent decision.") -> None:
-        super().__init__(422, message, error="validation_failed", errors=errors)
+        super().__init__(errors, message)
 
 
 def resolve_choices(

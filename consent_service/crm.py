@@ -200,12 +200,13 @@ def lead_form(site_id: int, slug: str | None) -> SiteForm:
     return candidates[0]
 
 
-def recipient_of(site_id: int, form: SiteForm) -> Service | None:
-    if form.service is None:
+def recipient_of(site_id: int, service: str | None) -> Service | None:
+    """The service (recipient) a form or lead names, or None for the site itself."""
+    if service is None:
         return None
     with db.session.no_autoflush:  # a lookup: the lead being changed goes in with its commit
         return db.session.scalar(
-            select(Service).where(Service.site_id == site_id, Service.slug == form.service)
+            select(Service).where(Service.site_id == site_id, Service.slug == service)
         )
 
 
@@ -234,7 +235,7 @@ def accept_lead(site: SiteSnapshot, submission: dict[str, Any]) -> Lead:
             error=f"{form.category}_consent_missing",
             errors={"consent": [form.category]},
         )
-    recipient = recipient_of(site.site_id, form)
+    recipient = recipient_of(site.site_id, form.service)
     separate = submission.get("separate_consent") or {}
     separate_hash = None
     if needs_separate_consent(recipient):
@@ -317,7 +318,7 @@ def stop_lead(lead: Lead, now: datetime) -> None:
     """
     if lead.status not in ACTIVE_STATUSES:
         return
-    recipient = recipient_of(lead.site_id, _form_stub(lead))
+    recipient = recipient_of(lead.site_id, lead.service)
     if lead.fields_encrypted is not None:
         _erase(lead, now)
         _record(lead, "erased", recipient, lead.field_names)
@@ -329,10 +330,6 @@ def stop_lead(lead: Lead, now: datetime) -> None:
         lead.last_error = None
     else:
         lead.status = "withdrawn"
-
-
-def _form_stub(lead: Lead) -> SiteForm:
-    return SiteForm(site_id=lead.site_id, slug=lead.form, service=lead.service)
 
 
 def visitor_leads(site_id: int, visitor_id: str) -> Sequence[Lead]:
@@ -492,7 +489,7 @@ def _create(
     lead.delivered_at = now
     lead.last_error = None
     sent = [name for name in lead.field_names if name in connection.field_map]
-    _record(lead, "disclosed", recipient_of(lead.site_id, _form_stub(lead)), sent)
+    _record(lead, "disclosed", recipient_of(lead.site_id, lead.service), sent)
     report.delivered += 1
 
 
@@ -519,7 +516,7 @@ def _delete(
     lead.last_error = None
     _erase(lead, lead.erased_at or now)
     if ids:
-        _record(lead, "deleted_at_recipient", recipient_of(lead.site_id, _form_stub(lead)), [])
+        _record(lead, "deleted_at_recipient", recipient_of(lead.site_id, lead.service), [])
     report.deleted += 1
 
 

@@ -38,6 +38,13 @@ class ApiError(HTTPException):
         self.extra_headers = headers or {}
 
 
+class ValidationFailed(ApiError):
+    """422 with field-keyed errors, the shape schema errors have too."""
+
+    def __init__(self, errors: dict[str, Any], message: str = "Invalid request.") -> None:
+        super().__init__(422, message, error="validation_failed", errors=errors)
+
+
 def error_body(exc: HTTPException) -> dict[str, Any]:
     code = exc.code or 500
     message = exc.description or exc.name

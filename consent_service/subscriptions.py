@@ -39,7 +39,7 @@ from consent_service.consents import (
     request_fingerprint,
 )
 from consent_service.encryption import decrypt_text, encrypt_text
-from consent_service.errors import ApiError
+from consent_service.errors import ApiError, ValidationFailed
 from consent_service.extensions import db
 from consent_service.forms import find_wording, forms_of, wording_hash
 from consent_service.models import (
@@ -78,11 +78,6 @@ SUBJECTS = {
         "confirmation": "请确认订阅 {site} 的邮件",
     },
 }
-
-
-class ValidationFailed(ApiError):
-    def __init__(self, errors: dict[str, Any], message: str = "Invalid request.") -> None:
-        super().__init__(422, message, error="validation_failed", errors=errors)
 
 
 @dataclass(frozen=True)
