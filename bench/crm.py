@@ -29,6 +29,7 @@ from support import ROOT, backend
 
 sys.path.insert(0, str(ROOT))
 
+from consent_service.integrations.crm import connection, delivery
 from tests.neocrm_server import FakeNeoCRM
 
 FIELDS = {
@@ -71,17 +72,19 @@ def run(name: str, leads: int, latency_runs: int) -> dict[str, Any]:
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-        from consent_service import create_app, crm, demo, forms
-        from consent_service.crm import accept_lead
+        from consent_service import create_app
         from consent_service.extensions import db
-        from consent_service.sites import current_policy, load_snapshot
+        from consent_service.integrations.crm.leads import accept_lead
+        from consent_service.sites import demo, forms
+        from consent_service.sites.snapshot import load_snapshot
+        from consent_service.sites.versions import current_policy
 
         app = create_app()
         app.config["SITE_CACHE_SECONDS"] = 0
         with FakeNeoCRM() as neocrm, app.app_context():
             upgrade()
             site, _ = demo.ensure_demo_site("http://127.0.0.1")
-            crm.configure(
+            connection.configure(
                 site,
                 auth_url=neocrm.url,
                 instance_url=neocrm.url,
@@ -145,7 +148,7 @@ def run(name: str, leads: int, latency_runs: int) -> dict[str, Any]:
                 latencies.append((time.perf_counter() - started) * 1000)
             server.shutdown()
             server.server_close()
-            app.extensions[crm.CRM_WORKER].stop()
+            app.extensions[delivery.CRM_WORKER].stop()
             time.sleep(0.2)
 
             # Throughput: fill the outbox, then one worker pass.
@@ -163,7 +166,7 @@ def run(name: str, leads: int, latency_runs: int) -> dict[str, Any]:
                 )
             created_before = neocrm.lead_creates
             started = time.perf_counter()
-            report = crm.deliver_until_idle()
+            report = delivery.deliver_until_idle()
             elapsed = time.perf_counter() - started
             assert report.delivered == leads and neocrm.lead_creates - created_before == leads
         ordered = sorted(latencies)
@@ -184,7 +187,7 @@ def run(name: str, leads: int, latency_runs: int) -> dict[str, Any]:
 
 
 def consenting_visitor_direct(app: Any, snapshot: Any, policy: Any, banner: str) -> str:
-    from consent_service.consents import RequestContext, record_decision
+    from consent_service.consents.decisions import RequestContext, record_decision
 
     recorded = record_decision(
         snapshot,

@@ -39,7 +39,8 @@ def child_seed(site_key: str, events: int) -> dict[str, Any]:
     from consent_service.extensions import db
     from consent_service.models import ConsentEvent
     from consent_service.models.types import utcnow
-    from consent_service.sites import current_policy, get_site
+    from consent_service.sites.registry import get_site
+    from consent_service.sites.versions import current_policy
 
     site = get_site(site_key)
     policy = current_policy(site)
@@ -78,7 +79,7 @@ def child_seed(site_key: str, events: int) -> dict[str, Any]:
 
 
 def child_seal() -> dict[str, Any]:
-    from consent_service.sealing import seal_all
+    from consent_service.ledger.sealing import seal_all
 
     started = time.perf_counter()
     sealed = sum(result.sealed for result in seal_all())
@@ -88,8 +89,8 @@ def child_seal() -> dict[str, Any]:
 def child_export(site_key: str, fmt: str) -> dict[str, Any]:
     from flask import current_app
 
-    from consent_service import access
-    from consent_service.sites import get_site
+    from consent_service.sites import access
+    from consent_service.sites.registry import get_site
 
     _, token = access.issue_token(get_site(site_key), "auditor", label="bench")
     client = current_app.test_client()

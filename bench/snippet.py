@@ -95,7 +95,8 @@ def start_server() -> tuple[str, str]:
     from flask_migrate import upgrade
     from werkzeug.serving import make_server
 
-    from consent_service import create_app, demo
+    from consent_service import create_app
+    from consent_service.sites import demo
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-snippet-"))
     app = create_app(

@@ -50,7 +50,7 @@ def register_extensions(app: Flask) -> None:
     from consent_service import models  # noqa: F401  (models must be known to metadata)
     from consent_service.database import configure_engine_options, install_sqlite_pragmas
     from consent_service.extensions import api, db, migrate
-    from consent_service.sites import SiteSnapshotCache
+    from consent_service.sites.snapshot import SiteSnapshotCache
 
     configure_engine_options(app)
     db.init_app(app)
@@ -73,9 +73,9 @@ def register_extensions(app: Flask) -> None:
 def register_integrations(app: Flask) -> None:
     """What happens beside a recorded consent, in its transaction: webhook deliveries, and
     CRM leads stopped when their category is withdrawn."""
-    from consent_service.consents import decision_recorded
-    from consent_service.crm import stop_on_withdrawal
-    from consent_service.webhooks import queue_deliveries
+    from consent_service.consents.decisions import decision_recorded
+    from consent_service.integrations.crm.leads import stop_on_withdrawal
+    from consent_service.integrations.webhooks import queue_deliveries
 
     decision_recorded.connect(queue_deliveries)
     decision_recorded.connect(stop_on_withdrawal)
@@ -86,10 +86,10 @@ def register_background_jobs(app: Flask) -> None:
     unless an operator runs `consent-service ledger seal --watch` / `webhooks worker` /
     `mail worker` instead."""
     from consent_service.background import start_with_first_request
-    from consent_service.crm import CRM_WORKER, deliver_until_idle
-    from consent_service.sealing import seal_all
-    from consent_service.subscriptions import MAIL_WORKER, run_mail_worker
-    from consent_service.webhooks import deliver_due
+    from consent_service.integrations.crm.delivery import CRM_WORKER, deliver_until_idle
+    from consent_service.integrations.mail.sending import MAIL_WORKER, run_mail_worker
+    from consent_service.integrations.webhooks import deliver_due
+    from consent_service.ledger.sealing import seal_all
 
     if app.config.get("LEDGER_AUTOSEAL"):
         start_with_first_request(

@@ -57,7 +57,7 @@ def _env_list(name: str) -> list[str]:
 
 
 def new_ledger_key() -> str:
-    from consent_service.signing import new_private_key_b64
+    from consent_service.ledger.signing import new_private_key_b64
 
     return new_private_key_b64()
 

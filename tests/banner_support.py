@@ -75,7 +75,7 @@ class Visit:
 
 
 def serve(app: Flask) -> Iterator[LiveServer]:
-    from consent_service import demo
+    from consent_service.sites import demo
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base_url = f"http://127.0.0.1:{server.server_port}"

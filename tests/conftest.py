@@ -135,7 +135,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 @pytest.fixture
 def site(app: Flask) -> Any:
     """The demo site (categories, services, a material policy), as a site owner would have."""
-    from consent_service import demo
+    from consent_service.sites import demo
 
     created, _ = demo.ensure_demo_site("https://www.example.com")
     return created
@@ -143,7 +143,7 @@ def site(app: Flask) -> Any:
 
 @pytest.fixture
 def admin_token(site: Any) -> str:
-    from consent_service import access
+    from consent_service.sites import access
 
     _, secret = access.issue_token(site, "admin", label="test")
     return secret
@@ -151,7 +151,7 @@ def admin_token(site: Any) -> str:
 
 def decision_body(site: Any, **overrides: Any) -> dict[str, Any]:
     """A valid consent request body for `site`; override any field."""
-    from consent_service.sites import current_policy
+    from consent_service.sites.versions import current_policy
 
     policy = current_policy(site)
     body: dict[str, Any] = {

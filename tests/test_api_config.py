@@ -77,7 +77,7 @@ def test_unknown_query_parameter_is_422(client, site):
 def test_banner_version_follows_content(app, site):
     from consent_service.extensions import db
     from consent_service.models import BannerVersion
-    from consent_service.sites import refresh_banner_version
+    from consent_service.sites.versions import refresh_banner_version
 
     before = site.banner_version_hash
     refresh_banner_version(site)
@@ -105,7 +105,7 @@ def test_forms_in_config_name_their_wording_by_hash(client, site):
 
 
 def test_snippet_config_carries_every_locale(site):
-    from consent_service.sites import snippet_config
+    from consent_service.sites.public_config import snippet_config
 
     config = snippet_config(site, "https://consent.example.com/", None)
     assert config["api_base"] == "https://consent.example.com"

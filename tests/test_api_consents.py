@@ -130,7 +130,7 @@ def test_current_state_needs_a_valid_token(client, site):
 
 
 def test_material_policy_change_asks_again(client, site):
-    from consent_service.sites import publish_policy
+    from consent_service.sites.versions import publish_policy
 
     token = post(client, site, decision_body(site)).json["visitor_token"]
     publish_policy(site, "2026-11", text="New terms", material=True)
@@ -141,7 +141,7 @@ def test_material_policy_change_asks_again(client, site):
 
 
 def test_non_material_policy_change_does_not_ask_again(client, site):
-    from consent_service.sites import publish_policy
+    from consent_service.sites.versions import publish_policy
 
     token = post(client, site, decision_body(site)).json["visitor_token"]
     publish_policy(site, "2026-11", text="Typo fixed", material=False)
@@ -154,16 +154,16 @@ def test_non_material_policy_change_does_not_ask_again(client, site):
 def test_lifetime_passing_asks_again(client, site):
     from datetime import timedelta
 
-    from consent_service import consents
-    from consent_service.sites import load_snapshot
+    from consent_service.consents import decisions
+    from consent_service.sites.snapshot import load_snapshot
 
     visitor_id = post(client, site, decision_body(site)).json["visitor_id"]
     snapshot = load_snapshot(site.site_key, 0)
-    event = consents.latest_event(site.id, visitor_id)
+    event = decisions.latest_event(site.id, visitor_id)
     just_before = event.recorded_at + timedelta(days=site.lifetime_days) - timedelta(seconds=1)
-    assert consents.current_state(snapshot, visitor_id, now=just_before).needs_renewal is False
+    assert decisions.current_state(snapshot, visitor_id, now=just_before).needs_renewal is False
     after = event.recorded_at + timedelta(days=site.lifetime_days)
-    assert consents.current_state(snapshot, visitor_id, now=after).needs_renewal is True
+    assert decisions.current_state(snapshot, visitor_id, now=after).needs_renewal is True
 
 
 REJECTED_BODIES: list[tuple[str, Any, int, str | None]] = [
@@ -205,7 +205,7 @@ def test_a_body_that_is_not_an_object_is_422(client, site):
 
 
 def test_token_of_another_site_is_not_accepted(client, site):
-    from consent_service.sites import create_site
+    from consent_service.sites.registry import create_site
 
     other = create_site("Other", ["https://other.example"])
     token = post(client, site, decision_body(site)).json["visitor_token"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from consent_service import access
-from consent_service.sites import create_site
+from consent_service.sites import access
+from consent_service.sites.registry import create_site
 from tests.conftest import decision_body
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from consent_service.sites import registry, versions
 from tests.banner_support import (
     LiveServer,
     Visit,
@@ -161,7 +162,6 @@ def test_keyboard_only(visit):
 
 
 def test_material_policy_change_asks_again_with_earlier_choices_preset(visit):
-    from consent_service import sites
 
     visit.page.goto(visit.url)
     visit.banner().get_by_role("button", name="Preferences").click()
@@ -172,7 +172,9 @@ def test_material_policy_change_asks_again_with_earlier_choices_preset(visit):
     visit.page.wait_for_function("() => window.consentService && consentService.loaded")
     assert visit.banner().count() == 0
 
-    sites.publish_policy(visit.server.site, "2026-11", text="New terms.", url=None, material=True)
+    versions.publish_policy(
+        visit.server.site, "2026-11", text="New terms.", url=None, material=True
+    )
     visit.page.reload()
     visit.banner().wait_for()
     assert visit.page.evaluate("consentService.get('analytics')") is None
@@ -373,9 +375,8 @@ def test_tags_added_later_run_in_document_order_once_granted(visit):
 
 
 def test_advanced_mode_loads_gtag_at_once_with_everything_denied(visit):
-    from consent_service import sites
 
-    sites.set_ga4(visit.server.site, "G-DEMO2024CS", "advanced")
+    registry.set_ga4(visit.server.site, "G-DEMO2024CS", "advanced")
     visit.page.goto(visit.url)
     visit.banner().wait_for()
     visit.page.wait_for_function("() => window.gtagStandIn && gtagStandIn.commands.length > 2")
@@ -385,7 +386,6 @@ def test_advanced_mode_loads_gtag_at_once_with_everything_denied(visit):
 
 
 def test_a_new_category_asks_again_with_the_others_preset(visit):
-    from consent_service import sites
     from consent_service.extensions import db
     from consent_service.models import Category
 
@@ -402,7 +402,7 @@ def test_a_new_category_asks_again_with_the_others_preset(visit):
             texts={"en": {"name": "Personalisation", "description": "Remember preferences."}},
         )
     )
-    sites.refresh_banner_version(site)
+    versions.refresh_banner_version(site)
     db.session.commit()
     visit.page.reload()
     visit.banner().wait_for()
@@ -414,12 +414,11 @@ def test_a_new_category_asks_again_with_the_others_preset(visit):
 
 
 def test_right_to_left_locale_turns_the_banner(visit):
-    from consent_service import sites
     from consent_service.extensions import db
 
     site = visit.server.site
     site.texts = {**site.texts, "ar": {"title": "نحن نقدّر خصوصيتك", "description": "نص"}}
-    sites.refresh_banner_version(site)
+    versions.refresh_banner_version(site)
     db.session.commit()
     visit.page.goto(visit.url + "?lang=ar")
     visit.banner().wait_for()

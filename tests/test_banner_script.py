@@ -7,8 +7,8 @@ import gzip
 import hashlib
 import json
 
-from consent_service import sites
-from consent_service.snippet import PLACEHOLDER, runtime, script_literal
+from consent_service.sites import versions
+from consent_service.sites.snippet import PLACEHOLDER, runtime, script_literal
 
 
 def test_one_response_carries_runtime_and_config(client, site):
@@ -39,7 +39,7 @@ def test_versioned_url_is_immutable_and_matches_its_integrity(client, site):
     assert tags["integrity"] == f"sha384-{digest}"
     assert f'integrity="sha384-{digest}"' in tags["pinned_tag"]
 
-    sites.publish_policy(site, "2026-11", text="New terms.", url=None, material=True)
+    versions.publish_policy(site, "2026-11", text="New terms.", url=None, material=True)
     gone = client.get(tags["versioned_src"].removeprefix("http://localhost"))
     assert gone.status_code == 404 and gone.json["status"] == "script_version_gone"
 

@@ -16,11 +16,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from consent_service import crm, outbox
 from consent_service.extensions import db
+from consent_service.integrations import outbox
+from consent_service.integrations.crm import connection as crm_connection
+from consent_service.integrations.crm import delivery, disclosures
+from consent_service.integrations.crm.neocrm import forget_tokens
+from consent_service.ledger import exports, verify
 from consent_service.models import Disclosure, Lead
 from consent_service.models.types import utcnow
-from consent_service.neocrm import forget_tokens
 from tests.conftest import count_rows, decision_body
 from tests.neocrm_server import FakeNeoCRM
 
@@ -62,7 +65,7 @@ def connect(site: Any, server: FakeNeoCRM, **overrides: Any) -> Any:
         "fixed": {"entityType": 11010000100001},
         **overrides,
     }
-    return crm.configure(site, **options)
+    return crm_connection.configure(site, **options)
 
 
 @pytest.fixture
@@ -178,7 +181,7 @@ def test_an_accepted_lead_is_encrypted_delivered_once_and_disclosed(
     raw = db.session.execute(sa.text("SELECT fields_encrypted FROM leads")).scalar_one()
     assert "Li Wei" not in raw and "example.com" not in raw  # encrypted at rest
 
-    report = crm.deliver_until_idle()
+    report = delivery.deliver_until_idle()
     assert (report.delivered, report.failed, report.dead) == (1, 0, 0)
     ((crm_id, data),) = neocrm.leads.items()
     assert data == {
@@ -195,10 +198,10 @@ def test_an_accepted_lead_is_encrypted_delivered_once_and_disclosed(
     db.session.refresh(lead)
     assert (lead.status, lead.crm_id) == ("delivered", str(crm_id))
 
-    assert crm.deliver_until_idle().done == 0
+    assert delivery.deliver_until_idle().done == 0
     assert neocrm.lead_creates == 1  # a second run creates nothing
 
-    (record,) = list(crm.disclosure_records(site.id))
+    (record,) = list(disclosures.disclosure_records(site.id))
     assert record["action"] == "disclosed"
     assert record["lead_id"] == str(lead.lead_id)
     assert record["recipient"].startswith("NeoCRM (") and record["recipient_location"] == "China"
@@ -212,27 +215,27 @@ def test_server_errors_back_off_and_the_lead_arrives_once(app, client, site, neo
     lead, _ = accepted_lead(client, site)
     neocrm.fail_next(2, status=503)
     now = utcnow()
-    first = crm.deliver_due(now)
+    first = delivery.deliver_due(now)
     assert (first.delivered, first.failed) == (0, 1)
     db.session.refresh(lead)
     assert lead.status == "pending" and lead.last_error
     assert lead.next_attempt_at == now + timedelta(seconds=30)
-    assert crm.deliver_due(now + timedelta(seconds=10)).done == 0  # not due yet
-    assert crm.deliver_due(now + timedelta(seconds=31)).failed == 1
+    assert delivery.deliver_due(now + timedelta(seconds=10)).done == 0  # not due yet
+    assert delivery.deliver_due(now + timedelta(seconds=31)).failed == 1
     db.session.refresh(lead)
     assert lead.next_attempt_at == now + timedelta(seconds=31 + 60)
-    assert crm.deliver_due(now + timedelta(seconds=92)).delivered == 1
+    assert delivery.deliver_due(now + timedelta(seconds=92)).delivered == 1
     assert neocrm.lead_creates == 1 and len(neocrm.leads) == 1
 
 
 def test_an_expired_token_is_renewed_once(app, client, site, neocrm, connected):
     accepted_lead(client, site)
-    crm.deliver_until_idle()
+    delivery.deliver_until_idle()
     assert neocrm.token_requests == 1
     person = visitor(client, site)
     assert submit(client, site, lead_body(client, site, person["visitor_token"])).status_code == 202
     neocrm.expire_tokens()
-    assert crm.deliver_until_idle().delivered == 1
+    assert delivery.deliver_until_idle().delivered == 1
     assert neocrm.token_requests == 2 and len(neocrm.leads) == 2
 
 
@@ -241,12 +244,12 @@ def test_a_create_that_timed_out_is_found_not_repeated(app, client, site, neocrm
     lead, _ = accepted_lead(client, site)
     neocrm.slow_next(1, seconds=1.0, path_prefix="/rest/data/v2.0/xobjects/lead")
     now = utcnow()
-    assert crm.deliver_due(now).failed == 1
+    assert delivery.deliver_due(now).failed == 1
     db.session.refresh(lead)
     assert lead.status == "pending" and lead.outcome_unknown
     assert len(neocrm.leads) == 1  # NeoCRM did create it; the answer came too late
 
-    assert crm.deliver_due(now + timedelta(seconds=31)).delivered == 1
+    assert delivery.deliver_due(now + timedelta(seconds=31)).delivered == 1
     db.session.refresh(lead)
     assert lead.crm_id == str(next(iter(neocrm.leads)))
     assert neocrm.lead_creates == 1
@@ -260,8 +263,8 @@ def test_without_a_lookup_field_a_timed_out_lead_waits_for_an_admin(
     lead, _ = accepted_lead(client, site)
     neocrm.slow_next(1, seconds=1.0, path_prefix="/rest/data/v2.0/xobjects/lead")
     now = utcnow()
-    crm.deliver_due(now)
-    assert crm.deliver_due(now + timedelta(seconds=31)).dead == 1
+    delivery.deliver_due(now)
+    assert delivery.deliver_due(now + timedelta(seconds=31)).dead == 1
     assert neocrm.lead_creates == 1  # not created a second time behind anyone's back
 
     admin = {"Authorization": f"Bearer {admin_token}"}
@@ -274,7 +277,7 @@ def test_without_a_lookup_field_a_timed_out_lead_waits_for_an_admin(
         f"/api/v1/sites/{site.site_key}/leads/{lead.lead_id}/retry", headers=admin
     )
     assert retried.status_code == 200 and retried.json["status"] == "pending"
-    assert crm.deliver_until_idle().delivered == 1 and len(neocrm.leads) == 1
+    assert delivery.deliver_until_idle().delivered == 1 and len(neocrm.leads) == 1
 
 
 def test_a_lead_dies_after_its_attempts_and_can_be_retried(
@@ -284,28 +287,28 @@ def test_a_lead_dies_after_its_attempts_and_can_be_retried(
     lead, _ = accepted_lead(client, site)
     neocrm.fail_next(2, status=500)
     now = utcnow()
-    crm.deliver_due(now)
-    assert crm.deliver_due(now + timedelta(hours=1)).dead == 1
+    delivery.deliver_due(now)
+    assert delivery.deliver_due(now + timedelta(hours=1)).dead == 1
     admin = {"Authorization": f"Bearer {admin_token}"}
     url = f"/api/v1/sites/{site.site_key}/leads/{lead.lead_id}"
     assert client.get(url, headers=admin).json["status"] == "dead"
     assert client.post(f"{url}/retry", headers=admin).status_code == 200
     assert client.post(f"{url}/retry", headers=admin).status_code == 409  # pending now
-    assert crm.deliver_until_idle().delivered == 1
+    assert delivery.deliver_until_idle().delivered == 1
     assert client.get(url, headers=admin).json["crm_id"] == str(next(iter(neocrm.leads)))
 
 
 def test_a_rejected_lead_dies_at_once(app, client, site, neocrm):
     connect(site, neocrm, field_map={**FIELD_MAP, "name": None})  # NeoCRM requires a name
     lead, _ = accepted_lead(client, site)
-    assert crm.deliver_until_idle().dead == 1
+    assert delivery.deliver_until_idle().dead == 1
     db.session.refresh(lead)
     assert lead.status == "dead" and "400" in (lead.last_error or "")
 
 
 def test_withdrawing_crm_deletes_the_lead_in_neocrm(app, client, site, neocrm, connected):
     lead, person = accepted_lead(client, site)
-    crm.deliver_until_idle()
+    delivery.deliver_until_idle()
     crm_id = next(iter(neocrm.leads))
     withdrawn = decision_body(
         site,
@@ -317,11 +320,11 @@ def test_withdrawing_crm_deletes_the_lead_in_neocrm(app, client, site, neocrm, c
     db.session.refresh(lead)
     assert lead.status == "deleting" and lead.fields_encrypted is None  # erased with the withdrawal
 
-    assert crm.deliver_until_idle().deleted == 1
+    assert delivery.deliver_until_idle().deleted == 1
     assert neocrm.leads == {} and crm_id in neocrm.deleted
     db.session.refresh(lead)
     assert lead.status == "deleted" and lead.deleted_at is not None
-    actions = [record["action"] for record in crm.disclosure_records(site.id)]
+    actions = [record["action"] for record in disclosures.disclosure_records(site.id)]
     assert actions == ["disclosed", "erased", "deleted_at_recipient"]
 
 
@@ -335,9 +338,9 @@ def test_withdrawal_before_delivery_erases_the_outbox_copy(app, client, site, ne
     assert client.post(f"/api/v1/sites/{site.site_key}/consents", json=other).status_code == 201
     db.session.refresh(lead)
     assert (lead.status, lead.fields_encrypted) == ("withdrawn", None)
-    assert crm.deliver_until_idle().done == 0
+    assert delivery.deliver_until_idle().done == 0
     assert neocrm.lead_creates == 0
-    assert [record["action"] for record in crm.disclosure_records(site.id)] == ["erased"]
+    assert [record["action"] for record in disclosures.disclosure_records(site.id)] == ["erased"]
 
 
 def test_granting_other_categories_leaves_leads_alone(app, client, site, neocrm, connected):
@@ -354,12 +357,12 @@ def test_granting_other_categories_leaves_leads_alone(app, client, site, neocrm,
 
 def test_an_erasure_request_deletes_the_visitors_leads(app, client, site, neocrm, connected):
     _, person = accepted_lead(client, site)
-    crm.deliver_until_idle()
+    delivery.deliver_until_idle()
     response = client.post(
         f"/api/v1/sites/{site.site_key}/erasure", json={"visitor_token": person["visitor_token"]}
     )
     assert response.status_code == 202 and response.json["leads"] == 1
-    assert crm.deliver_until_idle().deleted == 1
+    assert delivery.deliver_until_idle().deleted == 1
     assert neocrm.leads == {}
     bad = client.post(f"/api/v1/sites/{site.site_key}/erasure", json={"visitor_token": "x"})
     assert bad.status_code == 401
@@ -371,31 +374,31 @@ def test_a_crm_that_is_down_never_loses_a_lead(app, client, site, neocrm):
     connect(site, neocrm)
     lead, _ = accepted_lead(client, site)
     now = utcnow()
-    report = crm.deliver_due(now)
+    report = delivery.deliver_due(now)
     assert report.failed == 1
     db.session.refresh(lead)
     assert lead.status == "pending" and not lead.outcome_unknown  # never reached: no doubt
     assert f":{port}" in (lead.last_error or "")
     assert client.get("/readyz").status_code == 200
     with FakeNeoCRM(port=int(port)) as back:
-        assert crm.deliver_due(now + timedelta(minutes=1)).delivered == 1
+        assert delivery.deliver_due(now + timedelta(minutes=1)).delivered == 1
         assert len(back.leads) == 1
 
 
 def test_leads_wait_until_the_site_connects_its_crm(app, client, site, neocrm):
     accepted_lead(client, site)
-    assert crm.deliver_until_idle().due == 0
+    assert delivery.deliver_until_idle().due == 0
     connect(site, neocrm)
-    assert crm.deliver_until_idle().delivered == 1
+    assert delivery.deliver_until_idle().delivered == 1
 
 
 def test_two_workers_never_take_the_same_lead(app, client, site, neocrm, connected):
     lead, _ = accepted_lead(client, site)
     now = utcnow()
-    assert crm._claim(lead.id, now) is True
-    assert crm._claim(lead.id, now) is False
-    assert crm.deliver_due(now).delivered == 0  # claimed by the other worker
-    assert crm.deliver_due(now + outbox.CLAIM + timedelta(seconds=1)).delivered == 1
+    assert delivery._claim(lead.id, now) is True
+    assert delivery._claim(lead.id, now) is False
+    assert delivery.deliver_due(now).delivered == 0  # claimed by the other worker
+    assert delivery.deliver_due(now + outbox.CLAIM + timedelta(seconds=1)).delivered == 1
 
 
 def test_connection_secrets_are_encrypted_and_settings_checked(app, site, neocrm):
@@ -404,7 +407,7 @@ def test_connection_secrets_are_encrypted_and_settings_checked(app, site, neocrm
         sa.text("SELECT client_secret_encrypted, password_encrypted FROM crm_connections")
     ).one()
     assert neocrm.client_secret not in row[0] and neocrm.password not in row[1]
-    assert crm.settings_of(connection).password == neocrm.password
+    assert crm_connection.settings_of(connection).password == neocrm.password
     for bad in (
         {"auth_url": "ftp://crm.example.com"},
         {"field_map": {"fax": "fax__c"}},
@@ -445,10 +448,10 @@ def test_crm_commands_configure_and_deliver(app, client, site, neocrm, runner):
 
 
 def test_disclosures_are_exported_to_auditors(app, client, site, neocrm, connected):
-    from consent_service import access
+    from consent_service.sites import access
 
     accepted_lead(client, site)
-    crm.deliver_until_idle()
+    delivery.deliver_until_idle()
     _, auditor = access.issue_token(site, "auditor", label="audit")
     response = client.get(
         f"/api/v1/sites/{site.site_key}/disclosures", headers={"Authorization": f"Bearer {auditor}"}
@@ -494,14 +497,13 @@ def test_only_the_sites_backend_erases_an_address(client, site, admin_token, neo
 def test_bundles_carry_the_disclosures_under_the_signed_manifest(
     app, client, site, neocrm, connected, tmp_path
 ):
-    from consent_service import audit
-    from consent_service.sealing import seal_all
+    from consent_service.ledger.sealing import seal_all
 
     accepted_lead(client, site)
-    crm.deliver_until_idle()
+    delivery.deliver_until_idle()
     seal_all()
-    manifest = audit.write_bundle(
-        site.id, site.site_key, site.name, tmp_path, audit.ExportFilters(), actor="test"
+    manifest = exports.write_bundle(
+        site.id, site.site_key, site.name, tmp_path, exports.ExportFilters(), actor="test"
     )
     assert manifest["disclosures"]["row_count"] == 1
     (record,) = [
@@ -509,7 +511,7 @@ def test_bundles_carry_the_disclosures_under_the_signed_manifest(
     ]
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert record["consent_event_id"] in {event["event_id"] for event in events}
-    assert audit.verify_bundle(tmp_path).ok
+    assert verify.verify_bundle(tmp_path).ok
     (tmp_path / "disclosures.jsonl").write_text("")  # a record removed
-    verdict = audit.verify_bundle(tmp_path)
+    verdict = verify.verify_bundle(tmp_path)
     assert not verdict.ok and "disclosure records match manifest" in verdict.failures

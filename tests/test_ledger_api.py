@@ -6,13 +6,14 @@ import csv
 import io
 import json
 
-from consent_service import access
 from consent_service.canonical import canonical_json
-from consent_service.ledger import leaf_hash, verify_consistency, verify_inclusion
+from consent_service.ledger.merkle import leaf_hash
+from consent_service.ledger.merkle_proofs import verify_consistency, verify_inclusion
+from consent_service.ledger.sealing import seal_site
+from consent_service.ledger.signing import verify_signature
 from consent_service.models import AuditExport, LedgerEntry
-from consent_service.sealing import seal_site
-from consent_service.signing import verify_signature
-from consent_service.sites import create_site
+from consent_service.sites import access
+from consent_service.sites.registry import create_site
 from tests.conftest import count_rows, decision_body
 
 

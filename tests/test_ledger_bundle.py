@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from consent_service.cli import main
+from consent_service.ledger.sealing import seal_site
 from consent_service.models import LedgerCheckpoint, LedgerEntry
-from consent_service.sealing import seal_site
 from tests.conftest import decision_body
 
 
@@ -122,7 +122,7 @@ def test_concurrent_sealers_never_duplicate_or_skip(app, client, site, app_facto
 
     def sealer(other) -> None:
         with other.app_context():
-            from consent_service.sites import get_site
+            from consent_service.sites.registry import get_site
 
             mine = get_site(site.site_key)
             barrier.wait()

@@ -21,20 +21,22 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consent_service.ledger import (
+from consent_service.ledger.merkle import (
     EMPTY_ROOT,
     CompactRange,
-    MerkleTree,
     ProofError,
     canonical_event_bytes,
-    consistency_proof,
-    consistency_proof_from,
     event_leaf_hash,
-    inclusion_proof,
-    inclusion_proof_from,
     leaf_hash,
     node_hash,
     root_hash,
+)
+from consent_service.ledger.merkle_proofs import (
+    MerkleTree,
+    consistency_proof,
+    consistency_proof_from,
+    inclusion_proof,
+    inclusion_proof_from,
     verify_consistency,
     verify_inclusion,
 )

@@ -15,11 +15,11 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from consent_service import audit
 from consent_service.extensions import db
-from consent_service.ledger_records import record_leaf_hash
+from consent_service.ledger import proofs, verify
+from consent_service.ledger.records import event_record, record_leaf_hash
+from consent_service.ledger.sealing import latest_checkpoint, seal_site
 from consent_service.models import ConsentEvent
-from consent_service.sealing import latest_checkpoint, seal_site
 from tests.conftest import decision_body
 
 EVENTS = 1000
@@ -37,7 +37,7 @@ def sealed_ledger(client, site):
         response = client.post(f"/api/v1/sites/{site.site_key}/consents", json=body)
         assert response.status_code == 201
     seal_site(site)
-    trusted = audit.checkpoint_document(site.site_key, latest_checkpoint(site.id))
+    trusted = proofs.checkpoint_document(site.site_key, latest_checkpoint(site.id))
     assert trusted["tree_size"] == EVENTS
     # kept outside the database, as an auditor would keep it
     return site, json.loads(json.dumps(trusted))
@@ -113,7 +113,7 @@ def insert_forged(rng, site):
         "SELECT site_id, :seq, :event, :leaf, sealed_at FROM ledger_entries WHERE seq = :next",
         seq=seq,
         event=forged_id,
-        leaf=record_leaf_hash(audit.event_record(forged, site.site_key)),
+        leaf=record_leaf_hash(event_record(forged, site.site_key)),
         next=seq + 1,
     )
 
@@ -130,13 +130,13 @@ def rewrite_and_rehash(rng, site):
     execute("UPDATE consent_events SET action = 'withdraw' WHERE id = :id", id=event.id)
     db.session.expire_all()
     changed = db.session.get(ConsentEvent, event.id)
-    leaf = record_leaf_hash(audit.event_record(changed, site.site_key))
+    leaf = record_leaf_hash(event_record(changed, site.site_key))
     execute("UPDATE ledger_entries SET leaf_hash = :leaf WHERE seq = :seq", leaf=leaf, seq=seq)
     leaves = [
         bytes.fromhex(value)
         for value in execute("SELECT leaf_hash FROM ledger_entries ORDER BY seq").scalars()
     ]
-    from consent_service.ledger import root_hash
+    from consent_service.ledger.merkle import root_hash
 
     execute(
         "UPDATE ledger_checkpoints SET root_hash = :root WHERE tree_size = :size",
@@ -152,18 +152,18 @@ TAMPERINGS = [edit_field, delete_row, swap_rows, insert_forged, cut_tail, rewrit
 def test_every_tampering_is_detected_and_untouched_ledgers_pass(sealed_ledger):
     site, trusted = sealed_ledger
     rng = random.Random(20261122)
-    clean = audit.verify_live(site.id, site.site_key, trusted)
+    clean = verify.verify_live(site.id, site.site_key, trusted)
     assert clean.ok, clean.failures
     missed: list[str] = []
     for tamper in TAMPERINGS:
         for trial in range(TRIALS):
             open_tampering()
             tamper(rng, site)
-            verdict = audit.verify_live(site.id, site.site_key, trusted)
+            verdict = verify.verify_live(site.id, site.site_key, trusted)
             if verdict.ok:
                 missed.append(f"{tamper.__name__} trial {trial}")
             db.session.rollback()
             db.session.expire_all()
-        untouched = audit.verify_live(site.id, site.site_key, trusted)
+        untouched = verify.verify_live(site.id, site.site_key, trusted)
         assert untouched.ok, (tamper.__name__, untouched.failures)
     assert missed == []

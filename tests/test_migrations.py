@@ -11,13 +11,13 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
-from consent_service import demo
-from consent_service.consents import insert_event
+from consent_service.consents.decisions import insert_event
 from consent_service.extensions import db
+from consent_service.ledger.sealing import seal_all
 from consent_service.models import ConsentEvent, LedgerEntry, LedgerQueue
 from consent_service.models.types import utcnow
-from consent_service.sealing import seal_all
-from consent_service.sites import current_policy
+from consent_service.sites import demo
+from consent_service.sites.versions import current_policy
 from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL, count_rows, decision_body, make_app
 
 

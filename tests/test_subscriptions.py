@@ -17,11 +17,10 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from consent_service import demo, mail, subscriptions
 from consent_service.config import ConfigurationError, load_config
-from consent_service.consents import RequestContext
+from consent_service.consents.decisions import RequestContext
 from consent_service.extensions import db
-from consent_service.forms import wording_hash
+from consent_service.integrations.mail import opt_in, opt_out, outbox
 from consent_service.models import (
     BannerVersion,
     ConsentEvent,
@@ -31,6 +30,8 @@ from consent_service.models import (
     Suppression,
 )
 from consent_service.models.types import utcnow
+from consent_service.sites import demo
+from consent_service.sites.forms import wording_hash
 from consent_service.tokens import issue_unsubscribe_token
 from tests.conftest import count_rows
 from tests.smtp_support import SmtpServer, free_port, make_certificate
@@ -67,8 +68,8 @@ def subscribe(client, site, email: str, **overrides: Any) -> Any:
     return client.post(f"/api/v1/sites/{site.site_key}/subscriptions", json=body)
 
 
-def send(now: datetime | None = None) -> mail.SendReport:
-    return mail.deliver_due(now or utcnow())
+def send(now: datetime | None = None) -> outbox.SendReport:
+    return outbox.deliver_due(now or utcnow())
 
 
 def links(message: EmailMessage, marker: str) -> list[str]:
@@ -204,12 +205,12 @@ def test_the_confirmation_link_expires_after_seven_days(app, client, site, smtp,
     token = path_of(confirm_link(smtp)).rsplit("/", 1)[1]
     context = RequestContext()
     soon = utcnow() + timedelta(days=6, hours=23)
-    assert subscriptions.check_confirmation(token, soon).status == "valid"
+    assert opt_in.check_confirmation(token, soon).status == "valid"
     late = utcnow() + timedelta(days=7, minutes=1)
-    assert subscriptions.confirm_subscription(token, context, late).status == "expired"
+    assert opt_in.confirm_subscription(token, context, late).status == "expired"
     assert email_events(site) == []
 
-    monkeypatch.setattr(subscriptions, "utcnow", lambda: late)  # the web page's clock too
+    monkeypatch.setattr(opt_in, "utcnow", lambda: late)  # the web page's clock too
     response = client.post(f"/confirm/{token}", headers={"Accept": "application/json"})
     assert response.status_code == 410 and response.json == {"status": "expired"}
     assert "expired" in client.post(f"/confirm/{token}").get_data(as_text=True)
@@ -283,7 +284,7 @@ def test_too_many_requests_from_one_network_get_429(app, client, site, smtp):
     assert other_network.status_code == 202
     hour_later = utcnow() + timedelta(hours=1, seconds=1)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(subscriptions, "utcnow", lambda: hour_later)
+        patch.setattr(opt_in, "utcnow", lambda: hour_later)
         assert subscribe(client, site, "n5@example.com").status_code == 202
 
 
@@ -317,7 +318,7 @@ def test_smtp_down_keeps_the_confirmation_until_it_is_back(app, client, site):
 
 def test_no_smtp_host_means_messages_wait(app, client, site):
     subscribe(client, site, "wait@example.com")
-    assert send() == mail.SendReport()
+    assert send() == outbox.SendReport()
     message = db.session.scalars(sa.select(MailMessage)).one()
     assert message.status == "pending" and message.attempts == 0
 
@@ -657,7 +658,7 @@ def test_bad_input_is_refused_and_nothing_stored_or_sent(client, site, smtp, ove
     assert response.status_code == 422, response.json
     assert response.json["errors"], response.json
     assert counts() == before
-    assert send() == mail.SendReport() and smtp.messages == []
+    assert send() == outbox.SendReport() and smtp.messages == []
 
 
 def test_admin_messages_refuse_header_injection(client, site, admin, smtp):
@@ -705,11 +706,11 @@ def test_erasure_forgets_the_address_but_keeps_it_suppressed(client, site, admin
         headers=admin,
     )
     assert count_rows(MailMessage) == 2
-    erased = subscriptions.erase_subscriber(site.id, " Erase.Me@example.com")
+    erased = opt_out.erase_subscriber(site.id, " Erase.Me@example.com")
     db.session.rollback()  # the caller commits; without that, nothing happened
     assert erased == 1 and count_rows(MailMessage) == 2
 
-    assert subscriptions.erase_subscriber(site.id, "erase.me@example.com") == 1
+    assert opt_out.erase_subscriber(site.id, "erase.me@example.com") == 1
     db.session.commit()
     assert count_rows(MailMessage) == 0
     subscription = db.session.scalars(sa.select(Subscription)).one()
@@ -724,14 +725,14 @@ def test_erasure_forgets_the_address_but_keeps_it_suppressed(client, site, admin
         headers=admin,
     )
     assert reimport.json["skipped_suppressed"] == 1
-    assert subscriptions.erase_subscriber(site.id, "never@example.com") == 0
+    assert opt_out.erase_subscriber(site.id, "never@example.com") == 0
 
 
 def test_unconfirmed_requests_are_forgotten(client, site, smtp):
     subscribe(client, site, "undecided@example.com")
     send()
-    assert subscriptions.forget_stale(utcnow() + timedelta(days=7)) == 0
-    assert subscriptions.forget_stale(utcnow() + timedelta(days=9)) == 1
+    assert opt_in.forget_stale(utcnow() + timedelta(days=7)) == 0
+    assert opt_in.forget_stale(utcnow() + timedelta(days=9)) == 1
     assert count_rows(Subscription) == count_rows(MailMessage) == count_rows(MailRateEvent) == 0
 
 
@@ -782,7 +783,7 @@ def test_bad_smtp_settings_stop_the_start(monkeypatch, tmp_path, environment, me
 
 
 def test_webhooks_hear_of_confirmations_and_withdrawals(client, site, admin, smtp):
-    from consent_service import webhooks
+    from consent_service.integrations import webhooks
     from consent_service.models import WebhookDelivery
 
     webhooks.add_webhook(site, "https://backend.example.com/hooks", allow_http=False)

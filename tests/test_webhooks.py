@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from consent_service import access, outbox, webhooks
+from consent_service.integrations import outbox, webhooks
 from consent_service.models import WebhookDelivery
 from consent_service.models.types import utcnow
+from consent_service.sites import access
 from tests.conftest import count_rows, decision_body
 
 

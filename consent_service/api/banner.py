@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 
 from consent_service.api.http import site_cache, site_snapshot
 from consent_service.errors import ApiError
-from consent_service.snippet import PublishedScript, stub
+from consent_service.sites.snippet import PublishedScript, stub
 
 blp = Blueprint("banner", __name__)
 

@@ -11,9 +11,10 @@ import secrets
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
-from consent_service import demo
-from consent_service.forms import find_form, form_config
-from consent_service.sites import current_policy, site_locales
+from consent_service.sites import demo
+from consent_service.sites.forms import find_form, form_config
+from consent_service.sites.public_config import site_locales
+from consent_service.sites.versions import current_policy
 
 blp = Blueprint("demo_pages", __name__, url_prefix="/demo")
 

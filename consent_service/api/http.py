@@ -9,10 +9,10 @@ from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SessionInterface
 from marshmallow import Schema, ValidationError
 
-from consent_service.consents import RequestContext
+from consent_service.consents.decisions import RequestContext
 from consent_service.errors import ApiError
 from consent_service.netinfo import country_code, truncate_ip
-from consent_service.sites import SiteSnapshot, SiteSnapshotCache
+from consent_service.sites.snapshot import SiteSnapshot, SiteSnapshotCache
 
 CORS_MAX_AGE = "86400"
 

@@ -8,10 +8,11 @@ from typing import Any
 from flask import request
 from flask_smorest import Blueprint
 
-from consent_service import crm, erasure
-from consent_service.access import authorize, bearer_token
 from consent_service.api.http import site_snapshot
+from consent_service.consents import erasure
 from consent_service.errors import ApiError
+from consent_service.integrations.crm import disclosures as crm_disclosures
+from consent_service.integrations.crm import leads
 from consent_service.models import Lead
 from consent_service.schemas.lead import (
     AdminErasureRequestSchema,
@@ -19,6 +20,7 @@ from consent_service.schemas.lead import (
     ErasureReportSchema,
     LeadSchema,
 )
+from consent_service.sites.access import authorize, bearer_token
 
 blp = Blueprint(
     "leads",
@@ -39,7 +41,7 @@ def site_for(site_key: str, roles: set[str]) -> int:
 @blp.doc(security=[{"bearerAuth": []}])
 def get_lead(site_key: str, lead_id: str) -> Lead:
     """Where a lead is: pending, delivered (with its NeoCRM id), dead, deleted, withdrawn."""
-    return crm.find_lead(site_for(site_key, {"admin"}), lead_id)
+    return leads.find_lead(site_for(site_key, {"admin"}), lead_id)
 
 
 @blp.route("/<string:site_key>/leads/dead", methods=["GET"])
@@ -47,14 +49,14 @@ def get_lead(site_key: str, lead_id: str) -> Lead:
 @blp.doc(security=[{"bearerAuth": []}])
 def dead_leads(site_key: str) -> Sequence[Lead]:
     """Leads that failed every attempt, or need an admin to look at NeoCRM first."""
-    return crm.dead_leads(site_for(site_key, {"admin"}))
+    return leads.dead_leads(site_for(site_key, {"admin"}))
 
 
 @blp.route("/<string:site_key>/leads/<string:lead_id>/retry", methods=["POST"])
 @blp.response(200, LeadSchema)
 @blp.doc(security=[{"bearerAuth": []}])
 def retry_lead(site_key: str, lead_id: str) -> Lead:
-    return crm.retry_lead(site_for(site_key, {"admin"}), lead_id)
+    return leads.retry_lead(site_for(site_key, {"admin"}), lead_id)
 
 
 @blp.route("/<string:site_key>/disclosures", methods=["GET"])
@@ -62,7 +64,7 @@ def retry_lead(site_key: str, lead_id: str) -> Lead:
 @blp.doc(security=[{"bearerAuth": []}])
 def disclosures(site_key: str) -> Iterator[dict[str, Any]]:
     """Every disclosure record: what went to which recipient, when, why, on which consent."""
-    return crm.disclosure_records(site_for(site_key, {"admin", "auditor"}))
+    return crm_disclosures.disclosure_records(site_for(site_key, {"admin", "auditor"}))
 
 
 @blp.route("/<string:site_key>/erasure-requests", methods=["POST"])

@@ -10,13 +10,13 @@ from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from consent_service import audit
-from consent_service.access import authorize, bearer_token
 from consent_service.api.http import site_snapshot
 from consent_service.errors import ApiError
+from consent_service.ledger import exports, proofs
+from consent_service.ledger.signing import public_key_document, published_keys
 from consent_service.models import ApiToken
 from consent_service.schemas.ledger import ConsistencyQuerySchema, ExportQuerySchema
-from consent_service.signing import public_key_document, published_keys
+from consent_service.sites.access import authorize, bearer_token
 
 blp = Blueprint("ledger", __name__, description="Proof of consent: checkpoints, proofs, exports.")
 
@@ -44,7 +44,7 @@ def ledger_keys() -> ResponseReturnValue:
 @blp.doc(security=[{"bearerAuth": []}])
 def latest_checkpoint(site_key: str) -> ResponseReturnValue:
     site, _ = reader(site_key)
-    return audit.checkpoint_document(site.site_key, audit.require_checkpoint(site.site_id))
+    return proofs.checkpoint_document(site.site_key, proofs.require_checkpoint(site.site_id))
 
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/proof/<string:event_id>", methods=["GET"])
@@ -57,7 +57,7 @@ def inclusion_proof(site_key: str, event_id: str) -> ResponseReturnValue:
         raise ApiError(
             422, "Not an event id.", error="validation_failed", errors={"event_id": ["Not a UUID."]}
         ) from exc
-    return audit.inclusion_proof_for(site.site_id, site.site_key, parsed)
+    return proofs.inclusion_proof_for(site.site_id, site.site_key, parsed)
 
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/consistency", methods=["GET"])
@@ -65,7 +65,7 @@ def inclusion_proof(site_key: str, event_id: str) -> ResponseReturnValue:
 @blp.doc(security=[{"bearerAuth": []}])
 def consistency(query: dict[str, int], site_key: str) -> ResponseReturnValue:
     site, _ = reader(site_key)
-    return audit.consistency_between(site.site_id, site.site_key, query["from_"], query["to"])
+    return proofs.consistency_between(site.site_id, site.site_key, query["from_"], query["to"])
 
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/export", methods=["GET"])
@@ -74,14 +74,14 @@ def consistency(query: dict[str, int], site_key: str) -> ResponseReturnValue:
 def export(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
     """Stream sealed events; the manifest is at the URL in the `Link` header once done."""
     site, token = reader(site_key)
-    filters = audit.ExportFilters(
+    filters = exports.ExportFilters(
         start=query["from_"],
         end=query["to"],
         category=query["category"],
         action=query["action"],
         visitor_id=query["visitor_id"],
     )
-    run = audit.start_export(
+    run = exports.start_export(
         site.site_id, site.site_key, site.name, query["format"], filters,
         actor=f"token:{token.id}:{token.role}", token_id=token.id,
     )  # fmt: skip
@@ -104,4 +104,4 @@ def export(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
 @blp.doc(security=[{"bearerAuth": []}])
 def export_manifest(site_key: str, export_id: int) -> ResponseReturnValue:
     site, _ = reader(site_key)
-    return audit.export_manifest(site.site_id, export_id)
+    return exports.export_manifest(site.site_id, export_id)

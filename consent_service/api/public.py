@@ -8,7 +8,6 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from consent_service import consents, crm, erasure
 from consent_service.api.http import (
     add_cors_headers,
     json_response,
@@ -20,6 +19,8 @@ from consent_service.api.http import (
     site_cache,
 )
 from consent_service.background import wake
+from consent_service.consents import decisions, erasure
+from consent_service.integrations.crm import delivery, leads
 from consent_service.schemas.consent import (
     ConsentDecisionSchema,
     ConsentRecordedSchema,
@@ -85,7 +86,7 @@ def get_config(site_key: str) -> Response:
 @blp.alt_response(200, schema=ConsentRecordedSchema, description="Replay of a recorded event.")
 def post_consent(decision: dict[str, Any], site_key: str) -> tuple[dict[str, Any], int]:
     """Record one decision. Idempotent on `event_id`: a replay answers 200 with the same body."""
-    recorded = consents.record_decision(public_site(site_key), decision, request_context())
+    recorded = decisions.record_decision(public_site(site_key), decision, request_context())
     body = {
         "event_id": str(recorded.event.event_id),
         "visitor_id": recorded.event.visitor_id,
@@ -100,11 +101,11 @@ def post_consent(decision: dict[str, Any], site_key: str) -> tuple[dict[str, Any
 @blp.route("/<string:site_key>/consents/current", methods=["GET"])
 @blp.arguments(VisitorTokenQuerySchema(), location="query", unknown=RAISE)
 @blp.response(200, ConsentStateSchema)
-def get_current_consent(query: dict[str, Any], site_key: str) -> consents.ConsentState:
+def get_current_consent(query: dict[str, Any], site_key: str) -> decisions.ConsentState:
     """The visitor's current state; token in `X-Visitor-Token` or `?visitor_token=`."""
     site = public_site(site_key)
     token = request.headers.get("X-Visitor-Token") or query["visitor_token"]
-    return consents.current_state(site, consents.visitor_from_token(site, token))
+    return decisions.current_state(site, decisions.visitor_from_token(site, token))
 
 
 @blp.route("/<string:site_key>/leads", methods=["POST"])
@@ -115,8 +116,8 @@ def post_lead(submission: dict[str, Any], site_key: str) -> Any:
 
     403 `<category>_consent_missing` or `separate_consent_missing` says which consent is missing.
     """
-    lead = crm.accept_lead(public_site(site_key), submission)
-    wake(current_app._get_current_object(), crm.CRM_WORKER)  # type: ignore[attr-defined]
+    lead = leads.accept_lead(public_site(site_key), submission)
+    wake(current_app._get_current_object(), delivery.CRM_WORKER)  # type: ignore[attr-defined]
     return lead
 
 
@@ -126,7 +127,7 @@ def post_lead(submission: dict[str, Any], site_key: str) -> Any:
 def post_erasure(body: dict[str, Any], site_key: str) -> erasure.ErasureReport:
     """The visitor asks for erasure of their leads (deleted in the CRM too)."""
     site = public_site(site_key)
-    visitor_id = consents.visitor_from_token(site, body["visitor_token"])
+    visitor_id = decisions.visitor_from_token(site, body["visitor_token"])
     report = erasure.request_erasure(site.site_id, visitor_id)
-    wake(current_app._get_current_object(), crm.CRM_WORKER)  # type: ignore[attr-defined]
+    wake(current_app._get_current_object(), delivery.CRM_WORKER)  # type: ignore[attr-defined]
     return report

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import Blueprint
 
-from consent_service import consents
-from consent_service.access import authorize, bearer_token
 from consent_service.api.http import site_snapshot
+from consent_service.consents import decisions
 from consent_service.schemas.consent import ConsentStateSchema
+from consent_service.sites.access import authorize, bearer_token
 
 blp = Blueprint(
     "site_backend",
@@ -21,7 +21,7 @@ blp = Blueprint(
 @blp.route("/<string:site_key>/visitors/<string:visitor_id>/consent", methods=["GET"])
 @blp.response(200, ConsentStateSchema)
 @blp.doc(security=[{"bearerAuth": []}])
-def get_visitor_consent(site_key: str, visitor_id: str) -> consents.ConsentState:
+def get_visitor_consent(site_key: str, visitor_id: str) -> decisions.ConsentState:
     site = site_snapshot(site_key)
     authorize(site.site_id, bearer_token(request.headers.get("Authorization")), roles={"admin"})
-    return consents.current_state(site, visitor_id)
+    return decisions.current_state(site, visitor_id)

@@ -9,7 +9,6 @@ from typing import Any
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
-from consent_service import mail, subscriptions
 from consent_service.api.banner import api_base
 from consent_service.api.http import (
     add_cors_headers,
@@ -20,6 +19,7 @@ from consent_service.api.http import (
 )
 from consent_service.api.webhooks import admin_site
 from consent_service.background import wake
+from consent_service.integrations.mail import imports, opt_in, opt_out, outbox, sending, subscribers
 from consent_service.models import MailMessage, Suppression
 from consent_service.schemas.subscription import (
     AcceptedSchema,
@@ -70,7 +70,7 @@ blp.after_request(add_cors_headers)
 
 
 def wake_sender() -> None:
-    wake(current_app._get_current_object(), subscriptions.MAIL_WORKER)  # type: ignore[attr-defined]
+    wake(current_app._get_current_object(), sending.MAIL_WORKER)  # type: ignore[attr-defined]
 
 
 @blp.route("/<string:site_key>/subscriptions", methods=["POST"], endpoint="subscribe")
@@ -83,7 +83,7 @@ def subscribe(body: dict[str, Any], site_key: str) -> dict[str, str]:
     Always 202 with the same body, whatever the address's state, so that nobody can learn
     who is subscribed; 422 for bad input or an unknown wording hash.
     """
-    subscriptions.request_subscription(public_site(site_key), body, request_context(), api_base())
+    opt_in.request_subscription(public_site(site_key), body, request_context(), api_base())
     wake_sender()
     return ACCEPTED
 
@@ -92,9 +92,9 @@ def subscribe(body: dict[str, Any], site_key: str) -> dict[str, str]:
 @blp.arguments(EmailQuerySchema(), location="query")
 @blp.response(200, StatusSchema)
 @blp.doc(security=[{"bearerAuth": []}])
-def status(query: dict[str, Any], site_key: str) -> subscriptions.SubscriberStatus:
+def status(query: dict[str, Any], site_key: str) -> subscribers.SubscriberStatus:
     """May the site e-mail this address, and on which consent event does that rest?"""
-    return subscriptions.subscriber_status(admin_site(site_key), query["email"])
+    return subscribers.subscriber_status(admin_site(site_key), query["email"])
 
 
 @blp.route("/<string:site_key>/subscriptions/headers", methods=["GET"])
@@ -104,7 +104,7 @@ def status(query: dict[str, Any], site_key: str) -> subscriptions.SubscriberStat
 def headers(query: dict[str, Any], site_key: str) -> dict[str, str]:
     """The List-Unsubscribe headers for a message the site sends itself; 404 unless the
     address is subscribed."""
-    found = subscriptions.unsubscribe_headers(admin_site(site_key), query["email"], api_base())
+    found = sending.unsubscribe_headers(admin_site(site_key), query["email"], api_base())
     return {
         "list_unsubscribe": found["List-Unsubscribe"],
         "list_unsubscribe_post": found["List-Unsubscribe-Post"],
@@ -117,7 +117,7 @@ def headers(query: dict[str, Any], site_key: str) -> dict[str, str]:
 @blp.doc(security=[{"bearerAuth": []}])
 def add_suppression(body: dict[str, Any], site_key: str) -> Suppression:
     """A bounce or a complaint: the address is never mailed again (until it confirms anew)."""
-    return subscriptions.add_suppression(admin_site(site_key), body["email"], body["reason"])
+    return opt_out.add_suppression(admin_site(site_key), body["email"], body["reason"])
 
 
 @blp.route("/<string:site_key>/subscriptions/messages", methods=["POST"])
@@ -126,9 +126,7 @@ def add_suppression(body: dict[str, Any], site_key: str) -> Suppression:
 @blp.doc(security=[{"bearerAuth": []}])
 def send_message(body: dict[str, Any], site_key: str) -> dict[str, int]:
     """Mail every active, unsuppressed subscriber, each with a one-click unsubscribe link."""
-    queued = subscriptions.send_marketing(
-        admin_site(site_key), body["subject"], body["text"], api_base()
-    )
+    queued = sending.send_marketing(admin_site(site_key), body["subject"], body["text"], api_base())
     wake_sender()
     return {"queued": queued}
 
@@ -142,10 +140,10 @@ def send_message(body: dict[str, Any], site_key: str) -> dict[str, int]:
 @blp.doc(security=[{"bearerAuth": []}])
 def import_subscribers(
     query: dict[str, Any], items: list[dict[str, Any]], site_key: str
-) -> subscriptions.ImportReport:
+) -> imports.ImportReport:
     """Subscribers who consented elsewhere, each with its proof (source, time, wording,
     locale). Any error refuses the whole batch (422); suppressed addresses are skipped."""
-    return subscriptions.import_subscribers(admin_site(site_key), items, query["form"])
+    return imports.import_subscribers(admin_site(site_key), items, query["form"])
 
 
 @blp.route("/<string:site_key>/subscriptions/messages/dead", methods=["GET"])
@@ -153,13 +151,13 @@ def import_subscribers(
 @blp.doc(security=[{"bearerAuth": []}])
 def dead_messages(site_key: str) -> Sequence[MailMessage]:
     """Messages that failed every attempt (or were refused for good)."""
-    return mail.dead_messages(admin_site(site_key).site_id)
+    return outbox.dead_messages(admin_site(site_key).site_id)
 
 
 @blp.route("/<string:site_key>/subscriptions/messages/<int:message_id>/retry", methods=["POST"])
 @blp.response(200, MailMessageSchema)
 @blp.doc(security=[{"bearerAuth": []}])
 def retry_message(site_key: str, message_id: int) -> MailMessage:
-    retried = mail.retry_message(admin_site(site_key).site_id, message_id)
+    retried = outbox.retry_message(admin_site(site_key).site_id, message_id)
     wake_sender()
     return retried

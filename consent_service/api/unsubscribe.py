@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from consent_service import subscriptions
 from consent_service.api.http import request_context
-from consent_service.subscriptions import LinkOutcome
+from consent_service.integrations.mail import opt_in, opt_out
+from consent_service.integrations.mail.links import LinkOutcome
 
 blp = Blueprint("subscription_pages", __name__)
 
@@ -147,21 +147,21 @@ def confirmation_page(token: str) -> Response:
     """A page with a button; following the link alone confirms nothing."""
     if too_long(token):
         return answer("confirm", LinkOutcome("invalid"))
-    return answer("confirm", subscriptions.check_confirmation(token))
+    return answer("confirm", opt_in.check_confirmation(token))
 
 
 @blp.post("/confirm/<path:token>")
 def confirm(token: str) -> Response:
     if too_long(token):
         return answer("confirm", LinkOutcome("invalid"))
-    return answer("confirm", subscriptions.confirm_subscription(token, request_context()))
+    return answer("confirm", opt_in.confirm_subscription(token, request_context()))
 
 
 @blp.get("/u/<path:token>")
 def unsubscribe_page(token: str) -> Response:
     if too_long(token):
         return answer("unsubscribe", LinkOutcome("invalid"))
-    return answer("unsubscribe", subscriptions.check_unsubscribe(token))
+    return answer("unsubscribe", opt_out.check_unsubscribe(token))
 
 
 @blp.post("/u/<path:token>")
@@ -169,4 +169,4 @@ def unsubscribe(token: str) -> Response:
     """RFC 8058 one-click: `List-Unsubscribe=One-Click` or an empty body, no cookies needed."""
     if too_long(token):
         return answer("unsubscribe", LinkOutcome("invalid"))
-    return answer("unsubscribe", subscriptions.unsubscribe(token, request_context()))
+    return answer("unsubscribe", opt_out.unsubscribe(token, request_context()))

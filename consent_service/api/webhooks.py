@@ -8,9 +8,8 @@ from typing import Any
 from flask import current_app, request
 from flask_smorest import Blueprint
 
-from consent_service import webhooks
-from consent_service.access import authorize, bearer_token
 from consent_service.api.http import site_snapshot
+from consent_service.integrations import webhooks
 from consent_service.models import Webhook, WebhookDelivery
 from consent_service.schemas.webhook import (
     DeliverySchema,
@@ -18,7 +17,8 @@ from consent_service.schemas.webhook import (
     WebhookCreateSchema,
     WebhookSchema,
 )
-from consent_service.sites import get_site
+from consent_service.sites.access import authorize, bearer_token
+from consent_service.sites.registry import get_site
 
 blp = Blueprint(
     "webhooks",

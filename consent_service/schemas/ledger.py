@@ -6,7 +6,7 @@ from datetime import UTC
 
 from marshmallow import fields, validate
 
-from consent_service.audit import EXPORT_FORMATS
+from consent_service.ledger.exports import EXPORT_FORMATS
 from consent_service.models.consent import ACTIONS
 from consent_service.schemas import StrictSchema
 from consent_service.schemas.consent import SLUG

@@ -11,14 +11,14 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates
 
-from consent_service.forms import (
+from consent_service.models.subscription import SUPPRESSION_REASONS
+from consent_service.schemas import StrictSchema
+from consent_service.sites.forms import (
     CONTROL_CHARACTERS,
     LINE_BREAKS,
     MAX_WORDING_LENGTH,
     check_field_value,
 )
-from consent_service.models.subscription import SUPPRESSION_REASONS
-from consent_service.schemas import StrictSchema
 
 LOCALE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$"
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"

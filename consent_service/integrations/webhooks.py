@@ -33,13 +33,13 @@ from sqlalchemy import or_, select
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
-from consent_service.ledger_records import event_record
+from consent_service.integrations.outbox import backoff, claim
+from consent_service.ledger.records import event_record
 from consent_service.models import ConsentEvent, Site, Webhook, WebhookDelivery
 from consent_service.models.types import utcnow
-from consent_service.outbox import backoff, claim
 
 if TYPE_CHECKING:
-    from consent_service.sites import SiteSnapshot
+    from consent_service.sites.snapshot import SiteSnapshot
 
 SIGNATURE_HEADER = "X-Consent-Signature"
 SIGNATURE_TOLERANCE = timedelta(minutes=5)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, text
 
 from consent_service.extensions import db
-from consent_service.ledger import CompactRange
-from consent_service.ledger_records import event_record, record_leaf_hash, utc_timestamp
+from consent_service.ledger.merkle import CompactRange
+from consent_service.ledger.records import event_record, record_leaf_hash, utc_timestamp
+from consent_service.ledger.signing import register_current_key
 from consent_service.models import (
     ConsentEvent,
     LedgerCheckpoint,
@@ -25,7 +26,6 @@ from consent_service.models import (
     Site,
 )
 from consent_service.models.types import utcnow
-from consent_service.signing import register_current_key
 
 SEAL_BATCH = 5000
 ADVISORY_LOCK_CLASS = 0x6C6564  # "led": keeps our advisory locks apart from anyone else's

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from consent_service import access, forms, sites
 from consent_service.extensions import db
 from consent_service.models import Site
-from consent_service.sites import CategorySpec, ServiceSpec
+from consent_service.sites import access, forms, registry, versions
+from consent_service.sites.registry import CategorySpec, ServiceSpec
 
 DEMO_SITE_NAME = "Demo: Example Technology Inc."
 DEMO_POLICY_LABEL = "2024-09"
@@ -278,7 +278,7 @@ def ensure_demo_site(base_url: str) -> tuple[Site, str]:
     """The demo site (created on first run) and a fresh admin token replacing the last one."""
     site = find_demo_site()
     if site is None:
-        site = sites.create_site(
+        site = registry.create_site(
             DEMO_SITE_NAME,
             origins=[base_url, base_url.replace("127.0.0.1", "localhost")],
             default_locale="en",
@@ -286,8 +286,8 @@ def ensure_demo_site(base_url: str) -> tuple[Site, str]:
             categories=CATEGORIES,
             services=SERVICES,
         )
-        sites.set_ga4(site, DEMO_GA4_MEASUREMENT_ID)
-        sites.publish_policy(
+        registry.set_ga4(site, DEMO_GA4_MEASUREMENT_ID)
+        versions.publish_policy(
             site,
             DEMO_POLICY_LABEL,
             text=POLICY_TEXT,

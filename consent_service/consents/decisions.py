@@ -18,11 +18,12 @@ from consent_service import errors as errors_module
 from consent_service.canonical import sha256_hex
 from consent_service.errors import ApiError
 from consent_service.extensions import db
-from consent_service.ledger_records import event_record, issue_receipt
+from consent_service.ledger.records import event_record, issue_receipt
+from consent_service.ledger.signing import current_key
 from consent_service.models import ConsentEvent
 from consent_service.models.types import utcnow
-from consent_service.signing import current_key
-from consent_service.sites import CategoryRule, SiteSnapshot, find_banner_version, find_policy
+from consent_service.sites.snapshot import CategoryRule, SiteSnapshot
+from consent_service.sites.versions import find_banner_version, find_policy
 from consent_service.tokens import issue_visitor_token, read_visitor_token
 
 MAX_URL_LENGTH = 2048

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consent_service import crm
 from consent_service.extensions import db
+from consent_service.integrations.crm import leads as crm_leads
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,10 @@ def request_erasure(
     Callers prove identity first: the visitor's own token for their leads; an address only
     from the site's backend (admin token), which can check that the person owns it.
     """
-    leads = crm.erase_visitor_leads(site_id, visitor_id) if visitor_id else 0
+    leads = crm_leads.erase_visitor_leads(site_id, visitor_id) if visitor_id else 0
     subscriptions = 0
     if email:
-        from consent_service.subscriptions import erase_subscriber
+        from consent_service.integrations.mail.opt_out import erase_subscriber
 
         subscriptions = erase_subscriber(site_id, email)
     db.session.commit()

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SNIPPET_DIR = Path(__file__).parent / "static" / "snippet"
+SNIPPET_DIR = Path(__file__).resolve().parent.parent / "static" / "snippet"
 PLACEHOLDER = "__CONSENT_SITE__"
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from consent_service.ledger import canonical_event_bytes, leaf_hash
+from consent_service.ledger.merkle import canonical_event_bytes, leaf_hash
+from consent_service.ledger.signing import SigningKey
 from consent_service.models import ConsentEvent
-from consent_service.signing import SigningKey
 
 RECORD_FIELDS = (
     "site",

@@ -1,0 +1,50 @@
+"""`demo`: prepare the demo site and serve it with gunicorn."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Prepare the database and demo site, then exit.")
+@with_appcontext
+def demo_command(host: str, port: int, workers: int, no_serve: bool) -> None:
+    """Upgrade the database, create the demo site if missing, and serve it with gunicorn."""
+    from flask_migrate import upgrade
+
+    from consent_service.sites import demo
+
+    upgrade()
+    base_url = f"http://{host}:{port}"
+    site, admin_token = demo.ensure_demo_site(base_url)
+    click.echo(
+        "\n".join(
+            [
+                "consent-service demo",
+                f"  site key:     {site.site_key}",
+                f"  admin token:  {admin_token}",
+                f"  demo page:    {base_url}/demo/",
+                f'  banner tag:   <script src="{base_url}/c/{site.site_key}.js" async></script>',
+                f"  config:       {base_url}/api/v1/sites/{site.site_key}/config",
+                f"  API document: {base_url}/api/openapi.json",
+                f"  health:       {base_url}/readyz",
+                "Press Ctrl+C to stop.",
+            ]
+        )
+    )
+    sys.stdout.flush()
+    if no_serve:
+        return
+    from consent_service.serve import serve
+
+    os.environ.setdefault("CONSENT_SERVICE_DEMO", "1")
+    # The demo page must not call Google: its gtag.js is a local stand-in.
+    os.environ.setdefault("GA4_SCRIPT_URL", f"{base_url}/static/demo/gtag-standin.js")
+    serve(bind=f"{host}:{port}", workers=workers)

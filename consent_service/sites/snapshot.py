@@ -1,0 +1,180 @@
+"""The per-process snapshot of a site: what the hot paths (consent writes, config and script
+GETs) need, loaded once and refreshed after `SITE_CACHE_SECONDS`, so they run without queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
+
+from consent_service.canonical import sha256_hex
+from consent_service.extensions import db
+from consent_service.models import (
+    BannerVersion,
+    Webhook,
+)
+from consent_service.sites.forms import forms_of
+from consent_service.sites.public_config import (
+    json_bytes,
+    negotiate_locale,
+    site_config,
+    site_locales,
+    snippet_config,
+)
+from consent_service.sites.registry import get_site
+from consent_service.sites.snippet import PublishedScript, build_script
+from consent_service.sites.versions import policy_versions
+
+
+@dataclass(frozen=True)
+class PublishedConfig:
+    body: bytes
+    etag: str  # unquoted entity tag
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    slug: str
+    necessary: bool
+    gpc_opt_out: bool
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    label: str
+    effective_at: datetime
+    material: bool
+
+
+@dataclass
+class SiteSnapshot:
+    """A site as the hot paths need it, read once and kept for a few seconds.
+
+    Plain values, no ORM state: operations that take a snapshot run without a query for the
+    site, its categories, policies or banner versions, and fall back to the database only when
+    a version is missing (published a moment ago in another process).
+    """
+
+    site_id: int
+    site_key: str
+    name: str
+    default_locale: str
+    lifetime_days: int
+    allowed_origins: frozenset[str]
+    locales: list[str]
+    categories: tuple[CategoryRule, ...]
+    policies: dict[str, PolicyRef]
+    banner_versions: frozenset[str]
+    loaded_at: float
+    # The site's active webhooks: a consent write queues a delivery to each, no query needed.
+    webhook_ids: tuple[int, ...] = ()
+    # Categories that lead forms need: refusing one stops the visitor's leads under it.
+    lead_categories: frozenset[str] = frozenset()
+    configs: dict[str, PublishedConfig] = field(default_factory=dict)
+    scripts: dict[tuple[str, str | None], PublishedScript] = field(default_factory=dict)
+    chosen_locales: dict[tuple[str | None, str], str] = field(default_factory=dict)
+
+    def choose_locale(self, requested: str | None, accept_language: str) -> str:
+        """`negotiate_locale`, remembered per (request parameter, Accept-Language header)."""
+        key = (requested, accept_language)
+        locale = self.chosen_locales.get(key)
+        if locale is None:
+            accepted = parse_accept_header(accept_language, LanguageAccept)
+            locale = negotiate_locale(self.locales, requested, list(accepted.values()))
+            if len(self.chosen_locales) < 1024:
+                self.chosen_locales[key] = locale
+        return locale
+
+    def newer_material_policy(self, than: str, now: datetime) -> bool:
+        """Has a material version taken effect after the version `than` was consented to?"""
+        consented = self.policies.get(than)
+        if consented is None:
+            return False
+        return any(
+            policy.material and consented.effective_at < policy.effective_at <= now
+            for policy in self.policies.values()
+        )
+
+
+def load_snapshot(site_key: str, now: float) -> SiteSnapshot:
+    site = get_site(site_key)
+    locales = site_locales(site)
+    locales.sort(key=lambda locale: locale != site.default_locale)
+    policies = {
+        policy.label: PolicyRef(policy.label, policy.effective_at, policy.material)
+        for policy in policy_versions(site)
+    }
+    banners = db.session.scalars(
+        select(BannerVersion.sha256).where(
+            BannerVersion.site_id == site.id, BannerVersion.kind == "banner"
+        )
+    ).all()
+    return SiteSnapshot(
+        site_id=site.id,
+        site_key=site.site_key,
+        name=site.name,
+        default_locale=site.default_locale,
+        lifetime_days=site.lifetime_days,
+        allowed_origins=frozenset(site.allowed_origins),
+        locales=locales,
+        categories=tuple(
+            CategoryRule(category.slug, category.necessary, category.gpc_opt_out)
+            for category in site.categories
+        ),
+        policies=policies,
+        banner_versions=frozenset(banners),
+        loaded_at=now,
+        webhook_ids=tuple(
+            db.session.scalars(
+                select(Webhook.id).where(Webhook.site_id == site.id, Webhook.active)
+            ).all()
+        ),
+        lead_categories=frozenset(form.category for form in forms_of(site.id, "lead")),
+    )
+
+
+class SiteSnapshotCache:
+    """A short-lived per-process cache of site snapshots and rendered configs.
+
+    The banner config is read on every page view of every customer site and every consent
+    write needs the site's rules; serving both without a query is what keeps them as cheap as
+    a static file. Other processes see changes within `ttl` seconds, well inside the config's
+    max-age; a write path that meets an unknown version checks the database itself.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._snapshots: dict[str, SiteSnapshot] = {}
+
+    def snapshot(self, site_key: str, now: float) -> SiteSnapshot:
+        snapshot = self._snapshots.get(site_key)
+        if snapshot is not None and now - snapshot.loaded_at < self.ttl:
+            return snapshot
+        snapshot = load_snapshot(site_key, now)
+        if self.ttl > 0:
+            self._snapshots[site_key] = snapshot
+        return snapshot
+
+    def config(self, snapshot: SiteSnapshot, locale: str) -> PublishedConfig:
+        published = snapshot.configs.get(locale)
+        if published is None:
+            body = json_bytes(site_config(get_site(snapshot.site_key), locale))
+            published = PublishedConfig(body=body, etag=sha256_hex(body)[:32])
+            snapshot.configs[locale] = published
+        return published
+
+    def script(
+        self, snapshot: SiteSnapshot, api_base: str, ga4_script_url: str | None
+    ) -> PublishedScript:
+        """The site's banner script, built once per snapshot and API base URL."""
+        key = (api_base, ga4_script_url)
+        published = snapshot.scripts.get(key)
+        if published is None:
+            config = snippet_config(get_site(snapshot.site_key), api_base, ga4_script_url)
+            published = build_script(config)
+            snapshot.scripts[key] = published
+        return published

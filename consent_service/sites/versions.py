@@ -1,0 +1,157 @@
+"""Immutable publications of what a visitor is shown: policy versions and banner versions,
+the latter content-addressed by the SHA-256 of the canonical banner document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from consent_service.canonical import canonical_json, sha256_hex
+from consent_service.errors import ApiError
+from consent_service.extensions import db
+from consent_service.models import (
+    BannerVersion,
+    PolicyVersion,
+    Site,
+)
+from consent_service.models.types import utcnow
+
+
+def banner_document(site: Site) -> dict[str, Any]:
+    """Everything a visitor can be shown, in every locale: the content of a BannerVersion."""
+    categories = sorted(site.categories, key=lambda category: category.position)
+    return {
+        "site": {"name": site.name, "default_locale": site.default_locale},
+        "texts": site.texts,
+        "categories": [
+            {
+                "slug": category.slug,
+                "necessary": category.necessary,
+                "order": category.position,
+                "gpc_opt_out": category.gpc_opt_out,
+                "consent_mode": list(category.consent_mode_signals),
+                "texts": category.texts,
+            }
+            for category in categories
+        ],
+        "services": [
+            {
+                "slug": service.slug,
+                "category": service.category.slug,
+                "name": service.name,
+                "provider": service.provider,
+                "privacy_policy_url": service.privacy_policy_url,
+                "storage_location": service.storage_location,
+                "cross_border": service.cross_border,
+                "third_party": service.third_party,
+                "cookies": service.cookies,
+                "texts": service.texts,
+            }
+            for service in site.services
+        ],
+    }
+
+
+def refresh_banner_version(site: Site) -> BannerVersion:
+    """Make the site's current banner version match what it shows now (no commit).
+
+    Content-addressed: an unchanged banner keeps its hash; any change to texts, categories or
+    services yields a new immutable version while the old ones stay readable.
+    """
+    document = canonical_json(banner_document(site))
+    digest = sha256_hex(document)
+    version = find_banner_version(site.id, digest)
+    if version is None:
+        version = BannerVersion(site_id=site.id, sha256=digest, canonical_json=document.decode())
+        db.session.add(version)
+    site.banner_version_hash = digest
+    return version
+
+
+def find_banner_version(site_id: int, digest: str) -> BannerVersion | None:
+    """A banner this site has shown (not a form's wording, which has its own kind)."""
+    return db.session.scalar(
+        select(BannerVersion).where(
+            BannerVersion.site_id == site_id,
+            BannerVersion.sha256 == digest,
+            BannerVersion.kind == "banner",
+        )
+    )
+
+
+def publish_policy(
+    site: Site,
+    label: str,
+    *,
+    text: str | None = None,
+    url: str | None = None,
+    sha256: str | None = None,
+    effective_at: datetime | None = None,
+    material: bool = False,
+) -> PolicyVersion:
+    """Publish a new, immutable policy version.
+
+    The hash is of the text when the text is given; for a policy kept only at a URL the caller
+    supplies the SHA-256 of the document published there.
+    """
+    if text is None and url is None:
+        raise ValueError("a policy needs its text or its URL")
+    if text is not None:
+        sha256 = sha256_hex(text)
+    if not sha256 or len(sha256) != 64:
+        raise ValueError("a policy published by URL needs the SHA-256 of its document")
+    if find_policy(site.id, label) is not None:
+        raise ApiError(409, f"Policy version {label!r} is already published.", error="conflict")
+    policy = PolicyVersion(
+        site_id=site.id,
+        label=label,
+        text=text,
+        url=url,
+        sha256=sha256.lower(),
+        effective_at=effective_at or utcnow(),
+        material=material,
+    )
+    db.session.add(policy)
+    db.session.commit()
+    return policy
+
+
+def policy_versions(site: Site) -> Sequence[PolicyVersion]:
+    return db.session.scalars(
+        select(PolicyVersion)
+        .where(PolicyVersion.site_id == site.id)
+        .order_by(PolicyVersion.effective_at, PolicyVersion.id)
+    ).all()
+
+
+def current_policy(site: Site, now: datetime | None = None) -> PolicyVersion | None:
+    """The newest version already in effect (a future-dated version waits for its date)."""
+    now = now or utcnow()
+    return db.session.scalar(
+        select(PolicyVersion)
+        .where(PolicyVersion.site_id == site.id, PolicyVersion.effective_at <= now)
+        .order_by(PolicyVersion.effective_at.desc(), PolicyVersion.id.desc())
+        .limit(1)
+    )
+
+
+def find_policy(site_id: int, label: str) -> PolicyVersion | None:
+    return db.session.scalar(
+        select(PolicyVersion).where(PolicyVersion.site_id == site_id, PolicyVersion.label == label)
+    )
+
+
+def policy_summary(policy: PolicyVersion | None) -> dict[str, Any] | None:
+    if policy is None:
+        return None
+    return {
+        "label": policy.label,
+        "url": policy.url,
+        "sha256": policy.sha256,
+        "effective_at": policy.effective_at.isoformat(),
+        "material": policy.material,
+    }
