@@ -77,14 +77,14 @@ def test_unknown_query_parameter_is_422(client, site):
 def test_banner_version_follows_content(app, site):
     from consent_service.extensions import db
     from consent_service.models import BannerVersion
-    from consent_service.sites.versions import refresh_banner_version
+    from consent_service.sites.settings import apply_settings, current_document
 
     before = site.banner_version_hash
-    refresh_banner_version(site)
+    document = current_document(site)
+    apply_settings(document, site=site)
     assert site.banner_version_hash == before
-    site.texts = {**site.texts, "en": {**site.texts["en"], "title": "Cookies"}}
-    refresh_banner_version(site)
-    db.session.commit()
+    document["texts"]["en"]["title"] = "Cookies"
+    apply_settings(document, site=site)
     assert site.banner_version_hash != before
     banners = db.session.scalars(
         sa.select(BannerVersion.sha256).where(BannerVersion.kind == "banner")

@@ -205,7 +205,7 @@ def test_a_body_that_is_not_an_object_is_422(client, site):
 
 
 def test_token_of_another_site_is_not_accepted(client, site):
-    from consent_service.sites.registry import create_site
+    from consent_service.sites.settings import create_site
 
     other = create_site("Other", ["https://other.example"])
     token = post(client, site, decision_body(site)).json["visitor_token"]

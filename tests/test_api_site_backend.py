@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from consent_service.sites import access
-from consent_service.sites.registry import create_site
+from consent_service.sites.settings import create_site
 from tests.conftest import decision_body
 
 

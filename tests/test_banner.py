@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from consent_service.sites import registry, versions
+from consent_service.sites import settings, versions
 from tests.banner_support import (
     LiveServer,
     Visit,
@@ -376,7 +376,7 @@ def test_tags_added_later_run_in_document_order_once_granted(visit):
 
 def test_advanced_mode_loads_gtag_at_once_with_everything_denied(visit):
 
-    registry.set_ga4(visit.server.site, "G-DEMO2024CS", "advanced")
+    settings.set_ga4(visit.server.site, "G-DEMO2024CS", "advanced")
     visit.page.goto(visit.url)
     visit.banner().wait_for()
     visit.page.wait_for_function("() => window.gtagStandIn && gtagStandIn.commands.length > 2")
@@ -386,24 +386,20 @@ def test_advanced_mode_loads_gtag_at_once_with_everything_denied(visit):
 
 
 def test_a_new_category_asks_again_with_the_others_preset(visit):
-    from consent_service.extensions import db
-    from consent_service.models import Category
-
     choose(visit, "Accept all")
     wait_for_events(visit, 1)
     site = visit.server.site
-    site.categories.append(
-        Category(
-            slug="personalisation",
-            position=9,
-            necessary=False,
-            gpc_opt_out=False,
-            consent_mode_signals=["personalization_storage"],
-            texts={"en": {"name": "Personalisation", "description": "Remember preferences."}},
-        )
+    document = settings.current_document(site)
+    document["categories"].append(
+        {
+            "slug": "personalisation",
+            "consent_mode": ["personalization_storage"],
+            "texts": {"en": {"name": "Personalisation", "description": "Remember preferences."}},
+        }
     )
-    versions.refresh_banner_version(site)
-    db.session.commit()
+    assert settings.apply_settings(document, site=site).asks_again == [
+        "new category 'personalisation'"
+    ]
     visit.page.reload()
     visit.banner().wait_for()
     assert visit.page.evaluate("consentService.get('analytics')") is True  # still valid
@@ -414,12 +410,11 @@ def test_a_new_category_asks_again_with_the_others_preset(visit):
 
 
 def test_right_to_left_locale_turns_the_banner(visit):
-    from consent_service.extensions import db
-
     site = visit.server.site
-    site.texts = {**site.texts, "ar": {"title": "نحن نقدّر خصوصيتك", "description": "نص"}}
-    versions.refresh_banner_version(site)
-    db.session.commit()
+    document = settings.current_document(site)
+    document["locales"].append("ar")
+    document["texts"]["ar"] = {"title": "نحن نقدّر خصوصيتك", "description": "نص"}
+    settings.apply_settings(document, site=site)
     visit.page.goto(visit.url + "?lang=ar")
     visit.banner().wait_for()
     assert visit.page.locator("#consent-service").get_attribute("dir") == "rtl"

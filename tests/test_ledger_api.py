@@ -13,7 +13,7 @@ from consent_service.ledger.sealing import seal_site
 from consent_service.ledger.signing import verify_signature
 from consent_service.models import AuditExport, LedgerEntry
 from consent_service.sites import access
-from consent_service.sites.registry import create_site
+from consent_service.sites.settings import create_site
 from tests.conftest import count_rows, decision_body
 
 

@@ -38,8 +38,11 @@ from tests.smtp_support import SmtpServer, free_port, make_certificate
 
 BASE = "https://consent.example.com"
 MAIL_FROM = "Example News <news@example.com>"
-WORDING_EN = demo.NEWSLETTER_WORDING["en"]
-WORDING_ZH = demo.NEWSLETTER_WORDING["zh-CN"]
+NEWSLETTER = next(
+    form for form in demo.demo_document("http://x")["forms"] if form["slug"] == "newsletter"
+)
+WORDING_EN = NEWSLETTER["separate_consent"]["en"]
+WORDING_ZH = NEWSLETTER["separate_consent"]["zh-CN"]
 URL = re.compile(r"https?://[^\s>]+")
 
 

@@ -1,40 +1,55 @@
-"""`sites`, `tokens` and `policies`: create sites, hand out API tokens, publish policies."""
+"""`sites`, `tokens` and `policies`: create, apply, export and lint sites' settings, hand out
+API tokens, publish policies."""
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+import yaml
 from flask.cli import with_appcontext
 
 from consent_service.cli.common import site_or_fail
-from consent_service.sites import access, registry, versions
+from consent_service.errors import ApiError
+from consent_service.schemas.jsonschema import settings_json_schema
+from consent_service.sites import access, plan, registry, settings, versions
+
+T = TypeVar("T")
 
 
 @click.group("sites")
 def sites_group() -> None:
-    """Create and list sites."""
+    """Create sites and apply, export and lint their settings documents."""
 
 
 @sites_group.command("create")
-@click.option("--name", required=True, help="A name for people, e.g. 'Example Inc. (EU)'.")
-@click.option("--origin", "origins", multiple=True, required=True, help="Allowed origin; repeat.")
-@click.option("--locale", "default_locale", default="en", show_default=True)
-@click.option("--lifetime-days", default=180, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--name", default=None, help="A name for people, e.g. 'Example Inc. (EU)'.")
+@click.option("--origin", "origins", multiple=True, help="Allowed origin; repeat.")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A settings file (YAML or JSON); --name and --origin replace its own.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def sites_create(
-    name: str, origins: tuple[str, ...], default_locale: str, lifetime_days: int, as_json: bool
+    name: str | None, origins: tuple[str, ...], from_file: Path | None, as_json: bool
 ) -> None:
-    """Create a site; prints its key and a new admin token (shown only once)."""
-    try:
-        site = registry.create_site(
-            name, origins, default_locale=default_locale, lifetime_days=lifetime_days
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--origin") from exc
+    """Create a site; prints its key and a new admin token (shown only once).
+
+    A name and an origin are enough: built-in texts (en, zh-CN) and a necessary category make
+    a complete banner; edit the exported settings later.
+    """
+    if from_file is None and (not name or not origins):
+        raise click.UsageError("give --name and --origin, or --from FILE")
+    document = read_file(from_file) if from_file else None
+    site = run(lambda: settings.create_site(name, origins, document=document))
     _, secret = access.issue_token(site, "admin", label="created with the site")
     if as_json:
         click.echo(json.dumps({"site_key": site.site_key, "admin_token": secret}))
@@ -43,17 +58,97 @@ def sites_create(
         click.echo(f"admin token: {secret}  (shown once; keep it secret)")
 
 
+@sites_group.command("apply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--site", "site_key", default=None, help="The site to update (default: by name).")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@with_appcontext
+def sites_apply(file: Path, site_key: str | None, dry_run: bool, as_json: bool) -> None:
+    """Create or update a site from a settings file, printing the plan first.
+
+    Without --site, the site with the document's name is updated (a new one is created when
+    there is none). Errors found by the linter stop the apply (exit 1).
+    """
+    document = read_file(file)
+    site = site_or_fail(site_key) if site_key else run(lambda: settings.site_named(document))
+    result = run(lambda: settings.apply_settings(document, site=site, dry_run=dry_run))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        return
+    click.echo(plan.render(result))
+    if result.applied:
+        click.echo(f"applied to site {result.site_key}")
+
+
+@sites_group.command("export")
+@click.option("--site", "site_key", required=True)
+@click.option("--format", "output", type=click.Choice(["yaml", "json"]), default="yaml")
+@with_appcontext
+def sites_export(site_key: str, output: str) -> None:
+    """Print the site's settings document; applying it back changes nothing."""
+    document = run(lambda: settings.current_document(site_or_fail(site_key)))
+    if output == "json":
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        click.echo(yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100))
+
+
+@sites_group.command("lint")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON lines.")
+def sites_lint(file: Path, as_json: bool) -> None:
+    """Check a settings file without a database; exit 1 when it has errors (for CI)."""
+    try:
+        _, findings = settings.check(settings.parse_text(file.read_text(encoding="utf-8")))
+    except settings.SettingsRejected as exc:
+        findings = exc.findings
+    for item in findings:
+        if as_json:
+            click.echo(json.dumps(item.as_dict(), ensure_ascii=False))
+        else:
+            click.echo(f"{file}:{item.pointer or '/'}: {item.severity}: {item.message} "
+                       f"[{item.rule}; {item.source}]")  # fmt: skip
+    errors = sum(item.severity == "error" for item in findings)
+    if not as_json:
+        click.echo(f"{errors} error(s), {len(findings) - errors} warning(s)")
+    if errors:
+        sys.exit(1)
+
+
+@sites_group.command("schema")
+def sites_schema() -> None:
+    """Print the JSON Schema of settings files (for editors)."""
+    click.echo(json.dumps(settings_json_schema(), indent=2))
+
+
+def read_file(path: Path) -> Any:
+    return run(lambda: settings.parse_text(path.read_text(encoding="utf-8")))
+
+
+def run(operation: Callable[[], T]) -> T:
+    """Run an operation, turning its rejections into a readable exit 1."""
+    try:
+        return operation()
+    except settings.SettingsRejected as exc:
+        for item in exc.findings:
+            if item.severity == "error":
+                click.echo(f"error: {item.rule} at {item.pointer or '/'}: {item.message}", err=True)
+        raise click.ClickException("the settings document has errors; nothing applied") from exc
+    except ApiError as exc:
+        raise click.ClickException(str(exc.description)) from exc
+
+
 @sites_group.command("ga4")
 @click.option("--site", "site_key", required=True)
 @click.option("--measurement-id", default=None, help="G-XXXXXXXXXX; omit to stop loading gtag.js.")
-@click.option("--mode", type=click.Choice(registry.GA4_MODES), default="basic", show_default=True)
+@click.option(
+    "--mode", type=click.Choice(["basic", "advanced"]), default="basic", show_default=True
+)
 @with_appcontext
 def sites_ga4(site_key: str, measurement_id: str | None, mode: str) -> None:
     """Let the banner load Google Analytics 4 (gtag.js) with Consent Mode v2."""
-    try:
-        registry.set_ga4(site_or_fail(site_key), measurement_id, mode)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--measurement-id") from exc
+    run(lambda: settings.set_ga4(site_or_fail(site_key), measurement_id, mode))
     click.echo(f"GA4: {measurement_id or 'off'} ({mode} mode)")
 
 

@@ -15,6 +15,7 @@ from consent_service.models.site import (
     Category,
     PolicyVersion,
     Service,
+    SettingsChange,
     Site,
 )
 from consent_service.models.subscription import (
@@ -43,6 +44,7 @@ __all__ = [
     "MailRateEvent",
     "PolicyVersion",
     "Service",
+    "SettingsChange",
     "Site",
     "SiteForm",
     "Subscription",

@@ -24,11 +24,15 @@ class Site(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(String(200))
     allowed_origins: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
     default_locale: Mapped[str] = mapped_column(String(16), default="en")
+    # The locales the banner is offered in, default first; [] on sites made before settings.
+    locales: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
     lifetime_days: Mapped[int] = mapped_column(Integer, default=180)
     # opt_in: nothing non-necessary before a choice (GDPR, PIPL); opt_out: notice + opt-out (CCPA)
     jurisdiction: Mapped[str] = mapped_column(String(16), default="opt_in")
     honour_gpc: Mapped[bool] = mapped_column(Boolean, default=True)
     cookie_name: Mapped[str] = mapped_column(String(64), default="cs_consent")
+    # A parent domain (example.com) so that www. and shop. share one choice; None: host only.
+    cookie_domain: Mapped[str | None] = mapped_column(String(253), default=None)
     # Banner chrome per locale: {"en": {"title": ..., "description": ..., ...}, ...}
     texts: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     # Google Consent Mode: {"wait_for_update": 500, "regions": [{"region": [...], ...}]}
@@ -37,13 +41,15 @@ class Site(db.Model):  # type: ignore[name-defined]
     ga4_mode: Mapped[str] = mapped_column(String(16), default="basic")
     # The BannerVersion currently shown; replaced whenever texts, categories or services change.
     banner_version_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # SHA-256 of the canonical settings document last applied (the ETag of its settings).
+    settings_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     categories: Mapped[list[Category]] = relationship(
         back_populates="site", order_by="Category.position", cascade="all, delete-orphan"
     )
     services: Mapped[list[Service]] = relationship(
-        back_populates="site", order_by="Service.id", cascade="all, delete-orphan"
+        back_populates="site", order_by="Service.position", cascade="all, delete-orphan"
     )
 
     def __repr__(self) -> str:
@@ -81,6 +87,7 @@ class Service(db.Model):  # type: ignore[name-defined]
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
     slug: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     name: Mapped[str] = mapped_column(String(200))
     provider: Mapped[str] = mapped_column(String(300))
     privacy_policy_url: Mapped[str | None] = mapped_column(String(2048), default=None)
@@ -89,8 +96,11 @@ class Service(db.Model):  # type: ignore[name-defined]
     third_party: Mapped[bool] = mapped_column(Boolean, default=True)
     # [{"name": "_ga", "pattern": "^_ga(_.*)?$", "domain": "", "lifetime": "2 years"}]
     cookies: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
-    # {"en": {"purpose": ..., "data_collected": ...}, ...}
+    # What the dialog shows per locale: {"en": {"name", "provider", "purpose", ...}, ...}
     texts: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    # The rest of the resolved settings entry (provider contact and address, purposes, links,
+    # storage locations, retention, Consent Mode signals, hosts), each text per locale.
+    details: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
 
     site: Mapped[Site] = relationship(back_populates="services")
     category: Mapped[Category] = relationship()
@@ -133,11 +143,34 @@ class BannerVersion(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class SettingsChange(db.Model):  # type: ignore[name-defined]
+    """One applied settings document: who applied it, when, and what the banner became.
+
+    Append-only, so that "what did this banner say on 12 March?" has an answer: the change in
+    effect then names its document and its banner version.
+    """
+
+    __tablename__ = "settings_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    # "token:<id>" for the admin API, "cli" for the command line.
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    hash_before: Mapped[str | None] = mapped_column(String(64), default=None)
+    hash_after: Mapped[str] = mapped_column(String(64))
+    banner_version: Mapped[str] = mapped_column(String(64))
+    banner_changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The canonical JSON of the document applied (its SHA-256 is hash_after).
+    document: Mapped[str] = mapped_column(Text)
+
+
 class ImmutableRowError(RuntimeError):
     """Raised when code tries to change a row that is part of the consent record."""
 
 
 @event.listens_for(PolicyVersion, "before_update")
 @event.listens_for(BannerVersion, "before_update")
+@event.listens_for(SettingsChange, "before_update")
 def _refuse_update(mapper: Any, connection: Any, target: Any) -> None:
     raise ImmutableRowError(f"{type(target).__name__} rows are immutable once published")

@@ -85,6 +85,7 @@ class SiteConfigSchema(StrictSchema):
     lifetime_days = fields.Integer()
     jurisdiction = fields.String()
     cookie_name = fields.String()
+    cookie_domain = fields.String(allow_none=True)
     gpc = fields.Dict()
     consent_mode = fields.Dict()
     ga4 = fields.Dict(allow_none=True)

@@ -11,16 +11,41 @@ from typing import Any
 from consent_service.models import (
     Site,
 )
+from consent_service.sites.defaults import BUILTIN_LOCALES
 from consent_service.sites.forms import form_config, forms_of
-from consent_service.sites.registry import BUILTIN_LOCALES
 from consent_service.sites.versions import banner_document, current_policy, policy_summary
+
+#: The banner script's short names for the words of its controls (they ship on every page).
+SCRIPT_KEYS = {
+    "accept_all": "accept",
+    "reject_all": "reject",
+    "preferences": "prefs",
+    "always_on": "on",
+    "data_collected": "data",
+    "stored_in": "where",
+    "cross_border": "cross",
+    "privacy_policy": "policy",
+    "gpc_note": "gpc",
+}
 
 
 def site_locales(site: Site) -> list[str]:
+    """The locales a site's banner is offered in (all of them, for sites made before settings
+    documents: its texts', its categories' and the built-in ones)."""
+    if site.locales:
+        return sorted(site.locales)
     locales = set(site.texts) | set(BUILTIN_LOCALES) | {site.default_locale}
     for category in site.categories:
         locales |= set(category.texts)
     return sorted(locales)
+
+
+def script_texts(texts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Site texts under the names the script's controls use."""
+    return {
+        locale: {SCRIPT_KEYS.get(key, key): value for key, value in words.items() if value}
+        for locale, words in texts.items()
+    }
 
 
 def negotiate_locale(available: Sequence[str], requested: str | None, accept: Sequence[str]) -> str:
@@ -82,6 +107,7 @@ def site_config(site: Site, locale: str) -> dict[str, Any]:
         "lifetime_days": site.lifetime_days,
         "jurisdiction": site.jurisdiction,
         "cookie_name": site.cookie_name,
+        "cookie_domain": site.cookie_domain,
         "gpc": {"honour": site.honour_gpc},
         "consent_mode": site.consent_mode,
         "ga4": (
@@ -110,11 +136,12 @@ def snippet_config(site: Site, api_base: str, ga4_script_url: str | None) -> dic
         "api_base": api_base.rstrip("/"),
         "default_locale": site.default_locale,
         "cookie_name": site.cookie_name,
+        "cookie_domain": site.cookie_domain,
         "lifetime_days": site.lifetime_days,
         "jurisdiction": site.jurisdiction,
         "policy_version": policy_summary(current_policy(site)),
         "banner_version": site.banner_version_hash,
-        "texts": document["texts"],
+        "texts": script_texts(document["texts"]),
         "categories": document["categories"],
         "services": document["services"],
         "gpc": {"honour": site.honour_gpc},

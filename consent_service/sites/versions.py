@@ -4,6 +4,7 @@ the latter content-addressed by the SHA-256 of the canonical banner document.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,51 +23,25 @@ from consent_service.models.types import utcnow
 
 
 def banner_document(site: Site) -> dict[str, Any]:
-    """Everything a visitor can be shown, in every locale: the content of a BannerVersion."""
-    categories = sorted(site.categories, key=lambda category: category.position)
-    return {
-        "site": {"name": site.name, "default_locale": site.default_locale},
-        "texts": site.texts,
-        "categories": [
-            {
-                "slug": category.slug,
-                "necessary": category.necessary,
-                "order": category.position,
-                "gpc_opt_out": category.gpc_opt_out,
-                "consent_mode": list(category.consent_mode_signals),
-                "texts": category.texts,
-            }
-            for category in categories
-        ],
-        "services": [
-            {
-                "slug": service.slug,
-                "category": service.category.slug,
-                "name": service.name,
-                "provider": service.provider,
-                "privacy_policy_url": service.privacy_policy_url,
-                "storage_location": service.storage_location,
-                "cross_border": service.cross_border,
-                "third_party": service.third_party,
-                "cookies": service.cookies,
-                "texts": service.texts,
-            }
-            for service in site.services
-        ],
-    }
+    """What the site's banner shows now, in every locale: its current banner version's
+    canonical document, exactly as it was hashed."""
+    version = find_banner_version(site.id, site.banner_version_hash or "")
+    if version is None:
+        raise ApiError(409, "This site has no banner version yet.", error="no_banner")
+    return dict(json.loads(version.canonical_json))
 
 
-def refresh_banner_version(site: Site) -> BannerVersion:
-    """Make the site's current banner version match what it shows now (no commit).
+def record_banner_version(site: Site, document: dict[str, Any]) -> BannerVersion:
+    """Make `document` the site's banner (no commit).
 
-    Content-addressed: an unchanged banner keeps its hash; any change to texts, categories or
-    services yields a new immutable version while the old ones stay readable.
+    Content-addressed: an unchanged banner keeps its hash; any change to what it shows yields
+    a new immutable version while the old ones stay readable.
     """
-    document = canonical_json(banner_document(site))
-    digest = sha256_hex(document)
+    canonical = canonical_json(document)
+    digest = sha256_hex(canonical)
     version = find_banner_version(site.id, digest)
     if version is None:
-        version = BannerVersion(site_id=site.id, sha256=digest, canonical_json=document.decode())
+        version = BannerVersion(site_id=site.id, sha256=digest, canonical_json=canonical.decode())
         db.session.add(version)
     site.banner_version_hash = digest
     return version
