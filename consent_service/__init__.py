@@ -121,6 +121,7 @@ def register_blueprints(app: Flask) -> None:
         ledger,
         public,
         site_backend,
+        site_settings,
         subscriptions,
         unsubscribe,
         webhooks,
@@ -132,6 +133,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(demo_pages.blp)
     api.register_blueprint(public.blp)
     api.register_blueprint(site_backend.blp)
+    api.register_blueprint(site_settings.blp)
     api.register_blueprint(ledger.blp)
     api.register_blueprint(webhooks.blp)
     api.register_blueprint(leads.blp)

@@ -140,19 +140,20 @@ def apply_settings(
     site: Site | None = None,
     actor: str = CLI_ACTOR,
     dry_run: bool = False,
-    if_match: str | None = None,
+    if_match: Sequence[str] | None = None,
 ) -> plan.Plan:
     """Create or update a site from a document; one transaction, nothing written on a dry run.
 
-    `if_match` is the settings hash the caller last read: a stale one is 412, so two editors
-    never overwrite each other. An unchanged document writes nothing and keeps the version.
+    `if_match` holds the settings hash the caller last read ("*": any): a stale one is 412, so
+    two editors never overwrite each other. An unchanged document writes nothing and keeps
+    the banner version.
     """
     prepared = prepare(raw)
     before: dict[str, Any] | None = None
     if site is not None:
         db.session.refresh(site, with_for_update=True)
         before = current_document(site)
-        if if_match is not None and if_match != settings_hash(before):
+        if if_match is not None and not ({"*", settings_hash(before)} & set(if_match)):
             raise ApiError(412, "The settings changed since you read them.", error="stale")
     result = plan.Plan(
         site_key=site.site_key if site else None,

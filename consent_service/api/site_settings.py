@@ -1,0 +1,107 @@
+"""A site's settings document for its owners: read with an ETag, replace with If-Match (or
+only plan with ?dry_run=true), the history of changes, and past banner versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+from flask.typing import ResponseReturnValue
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from consent_service.api.http import json_response
+from consent_service.errors import ApiError
+from consent_service.models import ApiToken, Site
+from consent_service.schemas.jsonschema import settings_json_schema
+from consent_service.schemas.site_settings import DryRunQuerySchema
+from consent_service.sites import settings, versions
+from consent_service.sites.access import authorize, bearer_token
+from consent_service.sites.registry import get_site
+
+blp = Blueprint(
+    "site_settings", __name__, description="A site's settings document, its history and versions."
+)
+
+READERS = {"admin", "auditor"}
+SITE = "/api/v1/sites/<string:site_key>"
+
+
+def caller(site_key: str, roles: set[str]) -> tuple[Site, ApiToken]:
+    site = get_site(site_key)
+    token = authorize(site.id, bearer_token(request.headers.get("Authorization")), roles)
+    return site, token
+
+
+@blp.route("/api/site-settings.schema.json", methods=["GET"])
+def settings_schema() -> ResponseReturnValue:
+    """The JSON Schema of settings documents, for editors and CI."""
+    response = jsonify(settings_json_schema())
+    response.mimetype = "application/schema+json"
+    return response
+
+
+@blp.route(f"{SITE}/settings", methods=["GET"])
+@blp.doc(security=[{"bearerAuth": []}])
+def read_settings(site_key: str) -> ResponseReturnValue:
+    """The document last applied; its ETag is the document's SHA-256, for If-Match."""
+    site, _ = caller(site_key, READERS)
+    document = settings.current_document(site)
+    response = jsonify(document)
+    response.set_etag(settings.settings_hash(document))
+    return response
+
+
+@blp.route(f"{SITE}/settings", methods=["PUT"])
+@blp.arguments(DryRunQuerySchema(), location="query", unknown=RAISE)
+@blp.doc(security=[{"bearerAuth": []}])
+def replace_settings(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
+    """Apply a document: the plan, 412 when the If-Match is stale, 428 without one, 422 with
+    errors keyed by JSON Pointer. With ?dry_run=true only the plan, nothing written."""
+    site, token = caller(site_key, {"admin"})
+    if not request.if_match:
+        raise ApiError(428, "Send If-Match with the ETag you read.", error="precondition_required")
+    tags = ["*"] if request.if_match.star_tag else list(request.if_match)
+    result = settings.apply_settings(
+        request.get_json(silent=True),
+        site=site,
+        actor=f"token:{token.id}",
+        dry_run=query["dry_run"],
+        if_match=tags,
+    )
+    response = jsonify(result.as_dict())
+    response.set_etag(result.settings_hash_after if result.applied else settings.current_hash(site))
+    return response
+
+
+@blp.route(f"{SITE}/settings/history", methods=["GET"])
+@blp.doc(security=[{"bearerAuth": []}])
+def settings_history(site_key: str) -> ResponseReturnValue:
+    """Every applied change, newest first: who, when, hashes before and after, banner version."""
+    site, _ = caller(site_key, READERS)
+    return {"changes": [settings.change_summary(change) for change in settings.history(site)]}
+
+
+@blp.route(f"{SITE}/settings/history/<int:change_id>", methods=["GET"])
+@blp.doc(security=[{"bearerAuth": []}])
+def settings_at(site_key: str, change_id: int) -> ResponseReturnValue:
+    """The document a past change applied."""
+    site, _ = caller(site_key, READERS)
+    document = settings.change_document(site, change_id)
+    response = jsonify(document)
+    response.set_etag(settings.settings_hash(document))
+    return response
+
+
+@blp.route(f"{SITE}/banner-versions/<string:digest>", methods=["GET"])
+@blp.doc(security=[{"bearerAuth": []}])
+def banner_version(site_key: str, digest: str) -> ResponseReturnValue:
+    """The exact canonical document a banner version hashes (its SHA-256 is the name)."""
+    site, _ = caller(site_key, READERS)
+    version = versions.find_banner_version(site.id, digest.lower())
+    if version is None:
+        raise ApiError(404, "This site never showed that banner version.", error="not_found")
+    return json_response(
+        version.canonical_json.encode("utf-8"),
+        headers={"ETag": f'"{version.sha256}"', "Cache-Control": "private, max-age=31536000"},
+    )
