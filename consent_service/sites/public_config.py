@@ -11,7 +11,7 @@ from typing import Any
 from consent_service.models import (
     Site,
 )
-from consent_service.sites.defaults import BUILTIN_LOCALES
+from consent_service.sites.defaults import BUILTIN_LOCALES, builtin_texts
 from consent_service.sites.forms import form_config, forms_of
 from consent_service.sites.versions import banner_document, current_policy, policy_summary
 
@@ -40,11 +40,25 @@ def site_locales(site: Site) -> list[str]:
     return sorted(locales)
 
 
-def script_texts(texts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    """Site texts under the names the script's controls use."""
+def script_texts(
+    texts: dict[str, dict[str, str]], locales: list[str], site_name: str
+) -> dict[str, dict[str, str]]:
+    """Every word the script shows, per locale, under the names its controls use.
+
+    The script has no words of its own: the site's texts come first, then the built-in words
+    of the locale, then English ones (a site made before settings documents may lack some).
+    """
+    english = builtin_texts("en", site_name)
     return {
-        locale: {SCRIPT_KEYS.get(key, key): value for key, value in words.items() if value}
-        for locale, words in texts.items()
+        locale: {
+            SCRIPT_KEYS.get(key, key): value
+            for key, value in {
+                **english,
+                **builtin_texts(locale, site_name),
+                **{key: value for key, value in texts.get(locale, {}).items() if value},
+            }.items()
+        }
+        for locale in sorted(set(texts) | set(locales))
     }
 
 
@@ -141,7 +155,7 @@ def snippet_config(site: Site, api_base: str, ga4_script_url: str | None) -> dic
         "jurisdiction": site.jurisdiction,
         "policy_version": policy_summary(current_policy(site)),
         "banner_version": site.banner_version_hash,
-        "texts": script_texts(document["texts"]),
+        "texts": script_texts(document["texts"], site_locales(site), site.name),
         "categories": document["categories"],
         "services": document["services"],
         "gpc": {"honour": site.honour_gpc},

@@ -3,10 +3,9 @@
 // with the site's configuration in place of __CONSENT_SITE__, so the first layer needs exactly
 // one request.
 import { initConsentMode, loadGa, updateConsent } from "./consent-mode.js";
-import { match, pickLocale } from "./locale.js";
+import { pickLocale } from "./locale.js";
 import { flush, initQueue, record } from "./queue.js";
 import { expired, get, initState, next, optional, read, save, snapshot, current } from "./state.js";
-import { STRINGS } from "./strings.js";
 import { initTags, observe, releaseAll } from "./tags.js";
 import { hide, initUI, open, placeholder, showBanner } from "./ui.js";
 
@@ -123,7 +122,8 @@ function boot(C) {
   };
   api.ready = Promise.resolve(api);
   w.consentService = api;
-  initUI(C, STRINGS[match(locale, Object.keys(STRINGS)) || "en"], locale, tx, { ...api, decide });
+  // Every word the banner shows comes from the config (the server fills in built-in ones).
+  initUI(C, tx(C), locale, tx, { ...api, decide });
   initTags(nonce, placeholder);
 
   const decided = current();

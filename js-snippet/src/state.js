@@ -45,6 +45,7 @@ export const save = (next) => {
     ";path=/;max-age=" +
     lifetime / 1e3 +
     ";samesite=lax" +
+    (C.cookie_domain ? ";domain=" + C.cookie_domain : "") +
     (location.protocol == "https:" ? ";secure" : "");
 };
 

@@ -88,19 +88,20 @@ const trap = (e) => {
   }
 };
 const service = (s) => {
-  const st = tx(s);
-  const list = h("dl", 0, null, { "aria-label": s.name });
+  // Names, provider, location and link per locale where the settings translate them.
+  const st = { ...s, ...tx(s) };
+  const list = h("dl", 0, null, { "aria-label": st.name });
   const row = (label, value) => list.append(h("dt", 0, label), value);
-  const where = h("dd", 0, s.storage_location);
+  const where = h("dd", 0, st.storage_location);
   if (s.cross_border) where.append(" — ", h("span", "w", S.cross));
-  row(s.name, h("dd", 0, s.provider));
+  row(st.name, h("dd", 0, st.provider));
   row(S.purpose, h("dd", 0, st.purpose));
   row(S.data, h("dd", 0, st.data_collected));
   row(S.where, where);
   if (s.cookies.length) row(S.cookies, h("dd", 0, s.cookies.map((k) => k.name).join(", ")));
-  if (s.privacy_policy_url) {
+  if (st.privacy_policy_url) {
     const link = h("dd");
-    link.append(h("a", 0, S.policy, { href: s.privacy_policy_url, target: "_blank", rel: "noopener" }));
+    link.append(h("a", 0, S.policy, { href: st.privacy_policy_url, target: "_blank", rel: "noopener" }));
     row(S.policy, link);
   }
   return list;

@@ -1,0 +1,67 @@
+"""A site made from nothing but a name and an origin shows a complete banner in real Chromium:
+a heading, a description and every button in en and zh-CN, never "undefined"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from consent_service.sites import settings
+from tests.banner_support import LiveServer, launch_chromium, open_visit, serve
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch_chromium()
+
+
+@pytest.fixture
+def server(app) -> Iterator[LiveServer]:
+    yield from serve(app)
+
+
+def page_with_tag(lang: str, base_url: str, site_key: str) -> str:
+    return (
+        f'<!doctype html><html lang="{lang}"><head><title>Fresh</title></head><body>'
+        f'<main>Hello</main><script src="{base_url}/c/{site_key}.js"></script></body></html>'
+    )
+
+
+@pytest.mark.parametrize(
+    "lang,heading,buttons",
+    [
+        ("en", "Your privacy choices", ["Accept all", "Reject all", "Preferences"]),
+        ("zh-CN", "您的隐私选择", ["全部接受", "全部拒绝", "偏好设置"]),
+    ],
+)
+def test_fresh_site_shows_a_complete_banner(browser, server, lang, heading, buttons):
+    site = settings.create_site("Fresh Shop", [server.base_url])
+    visit = open_visit(browser, server)
+    url = f"{server.base_url}/fresh-{lang}.html"
+    visit.page.route(
+        url,
+        lambda route: route.fulfill(
+            body=page_with_tag(lang, server.base_url, site.site_key), content_type="text/html"
+        ),
+    )
+    try:
+        visit.page.goto(url)
+        banner = visit.banner()
+        banner.wait_for()
+        assert banner.locator("h2").inner_text().strip() == heading
+        assert "Fresh Shop" in banner.locator("p").first.inner_text()
+        assert banner.locator("button").all_inner_texts() == buttons
+        banner.get_by_role("button", name=buttons[2]).click()
+        dialog = visit.modal()
+        dialog.wait_for()
+        text = dialog.inner_text() + banner.inner_text()
+        assert "undefined" not in text and "null" not in text
+        headings = dialog.locator("h2, h3").all_inner_texts()
+        assert headings and all(item.strip() for item in headings)
+        assert visit.errors() == [] and visit.foreign_requests == []
+    finally:
+        visit.context.close()
