@@ -148,7 +148,12 @@ def run(operation: Callable[[], T]) -> T:
 @with_appcontext
 def sites_ga4(site_key: str, measurement_id: str | None, mode: str) -> None:
     """Let the banner load Google Analytics 4 (gtag.js) with Consent Mode v2."""
-    run(lambda: settings.set_ga4(site_or_fail(site_key), measurement_id, mode))
+    site = site_or_fail(site_key)
+    try:
+        settings.set_ga4(site, measurement_id, mode)
+    except settings.SettingsRejected as exc:
+        message = "; ".join(item.message for item in exc.findings if item.severity == "error")
+        raise click.BadParameter(message, param_hint="--measurement-id") from exc
     click.echo(f"GA4: {measurement_id or 'off'} ({mode} mode)")
 
 
