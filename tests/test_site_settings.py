@@ -291,3 +291,28 @@ def test_ga4_command_is_a_settings_change(app, runner):
     assert result.exit_code == 0, result.output
     assert settings.current_document(site)["ga4"]["measurement_id"] == "G-ABCDEF1234"
     assert settings.history(site)[0].actor == "cli"
+
+
+def test_demo_applies_its_settings_file(app, runner):
+    from consent_service.sites import demo
+
+    result = runner.invoke(args=["demo", "--no-serve", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    site = demo.find_demo_site()
+    expected = settings.prepare(demo.demo_document("http://127.0.0.1:8123")).document
+    assert settings.current_document(site) == expected
+    assert site.allowed_origins == ["http://127.0.0.1:8123", "http://localhost:8123"]
+    again = runner.invoke(args=["demo", "--no-serve", "--port", "8123"])
+    assert again.exit_code == 0 and count_rows(SettingsChange) == 1
+
+
+def test_a_site_made_before_settings_documents_exports_and_applies(app):
+    site = make_site()
+    db.session.execute(sa.delete(SettingsChange))
+    site.settings_hash = None
+    db.session.commit()
+    derived = settings.current_document(site)
+    assert [service["slug"] for service in derived["services"]] == ["ga", "own-crm"]
+    assert derived["forms"][0]["slug"] == "contact"
+    result = settings.apply_settings(derived, site=site)
+    assert result.applied and settings.current_document(site) == derived

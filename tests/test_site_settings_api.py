@@ -53,6 +53,14 @@ def test_put_needs_if_match_and_refuses_a_stale_one(client, site, admin_token):
     assert settings.current_document(site)["lifetime_days"] == 90
 
 
+def test_a_large_document_is_accepted(client, site, admin_token):
+    changed = settings.current_document(site)
+    changed["services"][0]["purposes"] = [{"en": "x" * 1500, "zh-CN": "y" * 1500}] * 8
+    response = client.put(url(site), json=changed, headers={**bearer(admin_token), "If-Match": "*"})
+    assert len(json.dumps(changed)) > 16 * 1024
+    assert response.status_code == 200 and response.json["applied"]
+
+
 def test_auditors_cannot_write(client, site):
     _, auditor = access.issue_token(site, "auditor")
     response = client.put(

@@ -24,6 +24,8 @@ blp = Blueprint(
 )
 
 READERS = {"admin", "auditor"}
+# A document with many services in several locales outgrows the 16 KiB of a consent body.
+SETTINGS_MAX_BYTES = 1024 * 1024
 SITE = "/api/v1/sites/<string:site_key>"
 
 
@@ -59,6 +61,7 @@ def replace_settings(query: dict[str, Any], site_key: str) -> ResponseReturnValu
     """Apply a document: the plan, 412 when the If-Match is stale, 428 without one, 422 with
     errors keyed by JSON Pointer. With ?dry_run=true only the plan, nothing written."""
     site, token = caller(site_key, {"admin"})
+    request.max_content_length = SETTINGS_MAX_BYTES
     if not request.if_match:
         raise ApiError(428, "Send If-Match with the ETag you read.", error="precondition_required")
     tags = ["*"] if request.if_match.star_tag else list(request.if_match)
