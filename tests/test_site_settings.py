@@ -14,6 +14,7 @@ import yaml
 from consent_service.extensions import db
 from consent_service.models import BannerVersion, Service, SettingsChange, SiteForm
 from consent_service.sites import settings
+from consent_service.sites.history import history
 from consent_service.sites.resolve import banner_document, resolve
 from tests.conftest import count_rows
 from tests.settings_support import document
@@ -201,8 +202,8 @@ def test_a_change_to_what_the_banner_shows_is_a_new_banner_version(app, label, c
     result = settings.apply_settings(changed, site=site)
     assert result.applied and result.new_banner_version
     assert site.banner_version_hash == result.banner_version_after != before
-    history = settings.history(site)
-    assert history[0].banner_version == site.banner_version_hash and history[0].banner_changed
+    changes = history(site)
+    assert changes[0].banner_version == site.banner_version_hash and changes[0].banner_changed
     old = db.session.scalar(sa.select(BannerVersion).where(BannerVersion.sha256 == before))
     assert old is not None  # past versions stay readable
 
@@ -216,7 +217,7 @@ def test_a_change_to_anything_else_keeps_the_banner_version(app, label, change):
     result = settings.apply_settings(changed, site=site)
     assert result.applied and result.changed and not result.new_banner_version
     assert site.banner_version_hash == before
-    assert count_rows(SettingsChange) == 2 and not settings.history(site)[0].banner_changed
+    assert count_rows(SettingsChange) == 2 and not history(site)[0].banner_changed
 
 
 def test_banner_version_is_the_hash_of_the_stored_canonical_document(app):
@@ -290,7 +291,7 @@ def test_ga4_command_is_a_settings_change(app, runner):
     )
     assert result.exit_code == 0, result.output
     assert settings.current_document(site)["ga4"]["measurement_id"] == "G-ABCDEF1234"
-    assert settings.history(site)[0].actor == "cli"
+    assert history(site)[0].actor == "cli"
 
 
 def test_demo_applies_its_settings_file(app, runner):

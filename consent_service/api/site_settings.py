@@ -15,7 +15,7 @@ from consent_service.errors import ApiError
 from consent_service.models import ApiToken, Site
 from consent_service.schemas.jsonschema import settings_json_schema
 from consent_service.schemas.site_settings import DryRunQuerySchema
-from consent_service.sites import settings, versions
+from consent_service.sites import history, settings, versions
 from consent_service.sites.access import authorize, bearer_token
 from consent_service.sites.registry import get_site
 
@@ -82,7 +82,7 @@ def replace_settings(query: dict[str, Any], site_key: str) -> ResponseReturnValu
 def settings_history(site_key: str) -> ResponseReturnValue:
     """Every applied change, newest first: who, when, hashes before and after, banner version."""
     site, _ = caller(site_key, READERS)
-    return {"changes": [settings.change_summary(change) for change in settings.history(site)]}
+    return {"changes": [history.change_summary(change) for change in history.history(site)]}
 
 
 @blp.route(f"{SITE}/settings/history/<int:change_id>", methods=["GET"])
@@ -90,7 +90,7 @@ def settings_history(site_key: str) -> ResponseReturnValue:
 def settings_at(site_key: str, change_id: int) -> ResponseReturnValue:
     """The document a past change applied."""
     site, _ = caller(site_key, READERS)
-    document = settings.change_document(site, change_id)
+    document = history.change_document(site, change_id)
     response = jsonify(document)
     response.set_etag(settings.settings_hash(document))
     return response

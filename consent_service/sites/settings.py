@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from consent_service.canonical import canonical_json, sha256_hex
 from consent_service.errors import ApiError, ValidationFailed
@@ -24,6 +24,7 @@ from consent_service.models import Category, Service, SettingsChange, Site, Site
 from consent_service.schemas.settings import SiteSettingsSchema
 from consent_service.sites import forms, lint, plan, resolve
 from consent_service.sites.defaults import default_document
+from consent_service.sites.history import latest_change
 from consent_service.sites.legacy import document_from_site
 from consent_service.sites.registry import generate_site_key, normalise_origin
 from consent_service.sites.versions import record_banner_version
@@ -150,8 +151,10 @@ def apply_settings(
     """
     prepared = prepare(raw)
     before: dict[str, Any] | None = None
+    read_hash: str | None = None
     if site is not None:
         db.session.refresh(site, with_for_update=True)
+        read_hash = site.settings_hash
         before = current_document(site)
         if if_match is not None and not ({"*", settings_hash(before)} & set(if_match)):
             raise ApiError(412, "The settings changed since you read them.", error="stale")
@@ -175,15 +178,38 @@ def apply_settings(
     if dry_run or not (result.changed or result.new_banner_version):
         db.session.rollback()
         return result
-    site = write(site, prepared, actor, result.settings_hash_before)
+    site = write(site, prepared, actor, result.settings_hash_before, read_hash)
     result.site_key = site.site_key
     result.applied = True
     return result
 
 
-def write(site: Site | None, prepared: Prepared, actor: str, hash_before: str | None) -> Site:
-    """The tables from the document, the banner version, the history entry; one commit."""
+def write(
+    site: Site | None,
+    prepared: Prepared,
+    actor: str,
+    hash_before: str | None,
+    read_hash: str | None,
+) -> Site:
+    """The tables from the document, the banner version, the history entry; one commit.
+
+    The site's settings hash is swapped only if it is still the one read (`read_hash`): where
+    the database cannot lock the row for the plan (SQLite), two writers still cannot both win.
+    """
     document, resolved = prepared.document, prepared.resolved
+    if site is not None:
+        still = (
+            Site.settings_hash.is_(None) if read_hash is None else Site.settings_hash == read_hash
+        )
+        swapped = db.session.execute(
+            update(Site)
+            .where(Site.id == site.id, still)
+            .values(settings_hash=prepared.settings_hash)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(swapped, "rowcount", 1) != 1:
+            db.session.rollback()
+            raise ApiError(409, "The settings changed while applying; try again.", error="stale")
     if site is None:
         site = Site(site_key=generate_site_key(), name=document["name"])
         db.session.add(site)
@@ -324,43 +350,3 @@ def set_ga4(site: Site, measurement_id: str | None, mode: str = "basic") -> plan
     document = current_document(site)
     document["ga4"] = {"measurement_id": measurement_id, "mode": mode}
     return apply_settings(document, site=site)
-
-
-def latest_change(site: Site) -> SettingsChange | None:
-    return db.session.scalar(
-        select(SettingsChange)
-        .where(SettingsChange.site_id == site.id)
-        .order_by(SettingsChange.id.desc())
-        .limit(1)
-    )
-
-
-def history(site: Site) -> Sequence[SettingsChange]:
-    return db.session.scalars(
-        select(SettingsChange)
-        .where(SettingsChange.site_id == site.id)
-        .order_by(SettingsChange.id.desc())
-    ).all()
-
-
-def change_document(site: Site, change_id: int) -> dict[str, Any]:
-    change = db.session.scalar(
-        select(SettingsChange).where(
-            SettingsChange.site_id == site.id, SettingsChange.id == change_id
-        )
-    )
-    if change is None:
-        raise ApiError(404, "No such settings change.", error="not_found")
-    return dict(json.loads(change.document))
-
-
-def change_summary(change: SettingsChange) -> dict[str, Any]:
-    return {
-        "id": change.id,
-        "actor": change.actor,
-        "applied_at": change.created_at.isoformat(),
-        "hash_before": change.hash_before,
-        "hash_after": change.hash_after,
-        "banner_version": change.banner_version,
-        "banner_changed": change.banner_changed,
-    }
