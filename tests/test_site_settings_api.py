@@ -149,3 +149,12 @@ def test_json_schema_is_published_and_shipped(client):
     jsonschema.validate(demo, response.json)
     bad = {**demo, "services": [{"slug": "x", "privacy_links": [{"url": 1, "locale": "en"}]}]}
     assert list(jsonschema.Draft202012Validator(response.json).iter_errors(bad))
+
+
+def test_json_schema_names_the_text_keys(client):
+    schema = client.get("/api/site-settings.schema.json").json
+    validator = jsonschema.Draft202012Validator(schema)
+    base = {"name": "x", "origins": ["https://x.example"]}
+    assert not list(validator.iter_errors({**base, "texts": {"en": {"reject_all": "No"}}}))
+    assert list(validator.iter_errors({**base, "texts": {"en": {"rejekt_all": "No"}}}))
+    assert list(validator.iter_errors({**base, "texts": {"English": {"title": "Hi"}}}))

@@ -11,7 +11,8 @@ from typing import Any
 from apispec.ext.marshmallow import OpenAPIConverter
 from marshmallow import fields
 
-from consent_service.schemas.settings import FormField, SiteSettingsSchema, Text
+from consent_service.schemas.settings import LOCALE, FormField, SiteSettingsSchema, Text
+from consent_service.sites.defaults import TEXT_KEYS
 
 SCHEMA_ID = "https://consent-service.invalid/site-settings.schema.json"
 TEXT = {
@@ -55,6 +56,10 @@ def settings_json_schema() -> dict[str, Any]:
     )
     converter.add_attribute_function(custom_fields)
     body = converter.schema2jsonschema(SiteSettingsSchema())
+    # What marshmallow checks on dict keys, spelt out for editors to complete and flag.
+    texts = body["properties"]["texts"]
+    texts["propertyNames"] = {"pattern": LOCALE.pattern}
+    texts["additionalProperties"]["propertyNames"] = {"enum": list(TEXT_KEYS)}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
