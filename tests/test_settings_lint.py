@@ -128,3 +128,16 @@ def test_missing_translation_falls_back_to_the_default_locale(app):
     site = settings.create_site(document=doc)
     analytics = next(category for category in site.categories if category.slug == "analytics")
     assert analytics.texts["zh-CN"] == {"name": "Analytics", "description": "Counts visits."}
+
+
+def test_a_locale_without_built_in_words_falls_back_to_english_and_warns(app):
+    doc = document(default_locale="de", locales=["de", "en"])
+    doc["texts"] = {"de": {"title": "Ihre Wahl", "reject_all": "Alle ablehnen"}}
+    site = settings.create_site(document=doc)
+    assert site.texts["de"]["title"] == "Ihre Wahl"
+    assert site.texts["de"]["accept_all"] == "Accept all"  # never empty
+    assert site.texts["en"]["title"] == "Your privacy choices"
+    findings = settings.prepare(doc).findings
+    german = [item for item in findings if item.pointer == "/texts/de"]
+    assert german and german[0].rule == "missing-translation" and "accept_all" in german[0].message
+    assert "/texts/en/title" not in {item.pointer for item in findings}  # built in

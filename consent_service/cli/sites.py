@@ -87,7 +87,7 @@ def sites_apply(file: Path, site_key: str | None, dry_run: bool, as_json: bool) 
 @with_appcontext
 def sites_export(site_key: str, output: str) -> None:
     """Print the site's settings document; applying it back changes nothing."""
-    document = run(lambda: settings.current_document(site_or_fail(site_key)))
+    document = run(lambda: settings.export_document(site_or_fail(site_key)))
     if output == "json":
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
     else:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from consent_service.sites.defaults import builtin_texts
+from consent_service.sites.defaults import TEXT_KEYS, builtin_texts
 from consent_service.sites.resolve import pointer
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
@@ -202,11 +202,20 @@ def check_translations(document: dict[str, Any]) -> Iterator[Finding]:
     own = document["texts"]
     keys = set(own.get(default, {}))
     for locale in locales:
-        if locale == default:
-            continue
         builtin = builtin_texts(locale, document["name"])
-        for key in sorted(keys - set(own.get(locale, {})) - set(builtin)):
-            yield missing(locale, pointer("texts", locale, key))
+        if locale != default:
+            for key in sorted(keys - set(own.get(locale, {})) - set(builtin)):
+                yield missing(locale, pointer("texts", locale, key))
+        if not builtin:
+            given = set(own.get(locale, {})) | keys
+            untranslated = [key for key in TEXT_KEYS if key not in given]
+            if untranslated:
+                yield finding(
+                    "missing-translation",
+                    "warning",
+                    f"No built-in words for {locale}; shown in English: {', '.join(untranslated)}.",
+                    pointer("texts", locale),
+                )
     for index, category in enumerate(document["categories"]):
         if category["texts"]:
             for locale in locales:

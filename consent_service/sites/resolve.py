@@ -82,7 +82,12 @@ def resolve(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[st
     texts = {}
     own = document["texts"]
     for locale in locales:
-        words = {**builtin_texts(default, document["name"]), **own.get(default, {})}
+        # Last resorts first: English, then the default locale's words; never an empty title.
+        words = {
+            **builtin_texts("en", document["name"]),
+            **builtin_texts(default, document["name"]),
+        }
+        words.update(own.get(default, {}))
         words.update(builtin_texts(locale, document["name"]))
         words.update(own.get(locale, {}))
         texts[locale] = {key: words.get(key, "") for key in TEXT_KEYS}

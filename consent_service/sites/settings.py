@@ -131,6 +131,12 @@ def current_document(site: Site) -> dict[str, Any]:
     return document_from_site(site)
 
 
+def export_document(site: Site) -> dict[str, Any]:
+    """The current document in the schema's order (name first), as people read and edit it."""
+    exported: dict[str, Any] = SiteSettingsSchema().dump(current_document(site))
+    return exported
+
+
 def current_hash(site: Site) -> str:
     return site.settings_hash or settings_hash(current_document(site))
 
