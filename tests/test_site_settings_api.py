@@ -126,6 +126,12 @@ def test_history_and_past_documents_and_banner_versions(client, site, admin_toke
     assert latest["banner_version"] == put.json["banner_version_after"]
     old = client.get(url(site, f"settings/history/{created['id']}"), headers=bearer(admin_token))
     assert old.json == first
+    at = client.get(
+        url(site, "settings/history"),
+        query_string={"at": created["applied_at"]},
+        headers=bearer(admin_token),
+    ).json["changes"]
+    assert [change["id"] for change in at] == [created["id"]]  # in effect then: the first
     _, auditor = access.issue_token(site, "auditor")
     shown = client.get(url(site, f"banner-versions/{first_banner}"), headers=bearer(auditor))
     assert shown.status_code == 200

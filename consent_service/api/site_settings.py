@@ -14,7 +14,7 @@ from consent_service.api.http import json_response
 from consent_service.errors import ApiError
 from consent_service.models import ApiToken, Site
 from consent_service.schemas.jsonschema import settings_json_schema
-from consent_service.schemas.site_settings import DryRunQuerySchema
+from consent_service.schemas.site_settings import DryRunQuerySchema, HistoryQuerySchema
 from consent_service.sites import history, settings, versions
 from consent_service.sites.access import authorize, bearer_token
 from consent_service.sites.registry import get_site
@@ -78,11 +78,14 @@ def replace_settings(query: dict[str, Any], site_key: str) -> ResponseReturnValu
 
 
 @blp.route(f"{SITE}/settings/history", methods=["GET"])
+@blp.arguments(HistoryQuerySchema(), location="query", unknown=RAISE)
 @blp.doc(security=[{"bearerAuth": []}])
-def settings_history(site_key: str) -> ResponseReturnValue:
-    """Every applied change, newest first: who, when, hashes before and after, banner version."""
+def settings_history(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
+    """Every applied change, newest first: who, when, hashes before and after, banner version;
+    with ?at=, those made by then (the first was in effect at that moment)."""
     site, _ = caller(site_key, READERS)
-    return {"changes": [history.change_summary(change) for change in history.history(site)]}
+    changes = history.history(site, query["at"])
+    return {"changes": [history.change_summary(change) for change in changes]}
 
 
 @blp.route(f"{SITE}/settings/history/<int:change_id>", methods=["GET"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,12 +25,13 @@ def latest_change(site: Site) -> SettingsChange | None:
     )
 
 
-def history(site: Site) -> Sequence[SettingsChange]:
-    return db.session.scalars(
-        select(SettingsChange)
-        .where(SettingsChange.site_id == site.id)
-        .order_by(SettingsChange.id.desc())
-    ).all()
+def history(site: Site, at: datetime | None = None) -> Sequence[SettingsChange]:
+    """The applied changes, newest first; with `at`, those made by then, so that the first
+    is the one in effect at that moment ("what did the banner say on 12 March?")."""
+    query = select(SettingsChange).where(SettingsChange.site_id == site.id)
+    if at is not None:
+        query = query.where(SettingsChange.created_at <= at)
+    return db.session.scalars(query.order_by(SettingsChange.id.desc())).all()
 
 
 def change_document(site: Site, change_id: int) -> dict[str, Any]:
