@@ -164,3 +164,11 @@ def test_json_schema_names_the_text_keys(client):
     assert not list(validator.iter_errors({**base, "texts": {"en": {"reject_all": "No"}}}))
     assert list(validator.iter_errors({**base, "texts": {"en": {"rejekt_all": "No"}}}))
     assert list(validator.iter_errors({**base, "texts": {"English": {"title": "Hi"}}}))
+
+
+def test_openapi_documents_the_settings_endpoints(client):
+    document = client.get("/api/openapi.json").json
+    put = document["paths"]["/api/v1/sites/{site_key}/settings"]["put"]
+    body = put["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "/api/site-settings.schema.json"}
+    assert "new_banner_version" in document["components"]["schemas"]["Plan"]["properties"]

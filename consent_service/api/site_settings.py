@@ -14,7 +14,11 @@ from consent_service.api.http import json_response
 from consent_service.errors import ApiError
 from consent_service.models import ApiToken, Site
 from consent_service.schemas.jsonschema import settings_json_schema
-from consent_service.schemas.site_settings import DryRunQuerySchema, HistoryQuerySchema
+from consent_service.schemas.site_settings import (
+    DryRunQuerySchema,
+    HistoryQuerySchema,
+    PlanSchema,
+)
 from consent_service.sites import history, settings, versions
 from consent_service.sites.access import authorize, bearer_token
 from consent_service.sites.registry import get_site
@@ -27,6 +31,11 @@ READERS = {"admin", "auditor"}
 # A document with many services in several locales outgrows the 16 KiB of a consent body.
 SETTINGS_MAX_BYTES = 1024 * 1024
 SITE = "/api/v1/sites/<string:site_key>"
+# The document is checked by the operation (errors keyed by JSON Pointer), not by webargs.
+DOCUMENT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "/api/site-settings.schema.json"}}},
+}
 
 
 def caller(site_key: str, roles: set[str]) -> tuple[Site, ApiToken]:
@@ -56,7 +65,8 @@ def read_settings(site_key: str) -> ResponseReturnValue:
 
 @blp.route(f"{SITE}/settings", methods=["PUT"])
 @blp.arguments(DryRunQuerySchema(), location="query", unknown=RAISE)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.alt_response(200, schema=PlanSchema, description="The plan (applied or not).", success=True)
+@blp.doc(security=[{"bearerAuth": []}], requestBody=DOCUMENT_BODY)
 def replace_settings(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
     """Apply a document: the plan, 412 when the If-Match is stale, 428 without one, 422 with
     errors keyed by JSON Pointer. With ?dry_run=true only the plan, nothing written."""
