@@ -26,6 +26,12 @@ def test_config_has_what_a_banner_needs(client, site):
     ]
     neocrm = next(service for service in body["services"] if service["slug"] == "neocrm")
     assert neocrm["storage_location"] == "China"
+    zh = client.get(config_url(site), query_string={"locale": "zh-CN"}).json
+    neocrm_zh = next(service for service in zh["services"] if service["slug"] == "neocrm")
+    assert (
+        neocrm_zh["storage_location"] == "中国" and neocrm_zh["purpose"] == "就您的咨询与您联系。"
+    )
+    assert zh["texts"]["reject_all"] == "全部拒绝"
     assert neocrm["cross_border"] is True and neocrm["third_party"] is True
     assert body["policy_version"]["label"] == "2024-09"
     assert body["banner_version"] == site.banner_version_hash

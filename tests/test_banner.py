@@ -102,6 +102,15 @@ def test_reject_all_records_one_event_and_nothing_runs(visit):
     assert state["decided"] is True and state["choices"]["crm"] is False
 
 
+def test_preferences_show_services_in_the_page_language(visit):
+    visit.page.goto(visit.url + "?lang=zh-CN")
+    visit.banner().get_by_role("button", name="偏好设置").click()
+    text = visit.modal().text_content()
+    for expected in ("中国", "跨境传输", "始终开启", "统计分析", "就您的咨询与您联系。"):
+        assert expected in text
+    assert "China" not in text and "undefined" not in text
+
+
 def test_preferences_show_services_and_record_a_custom_choice(visit):
     visit.page.goto(visit.url)
     visit.banner().get_by_role("button", name="Preferences").click()

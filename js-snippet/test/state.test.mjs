@@ -120,3 +120,10 @@ test("the language: the page's, then the browser's, then the default", () => {
   assert.equal(isRtl("en"), false);
   assert.equal(isRtl("arn-CL"), false); // Mapudungun, not Arabic
 });
+
+test("the cookie is set on the configured parent domain, so www. and shop. share a choice", () => {
+  decide({ analytics: true }, config({ cookie_domain: "example.com" }));
+  assert.match(globalThis.lastCookie, /;domain=example\.com;/);
+  decide({ analytics: true });
+  assert.doesNotMatch(globalThis.lastCookie, /domain=/);
+});
