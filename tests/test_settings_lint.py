@@ -141,3 +141,20 @@ def test_a_locale_without_built_in_words_falls_back_to_english_and_warns(app):
     german = [item for item in findings if item.pointer == "/texts/de"]
     assert german and german[0].rule == "missing-translation" and "accept_all" in german[0].message
     assert "/texts/en/title" not in {item.pointer for item in findings}  # built in
+
+
+def test_unreadable_files_exit_1_with_a_message(tmp_path):
+    from consent_service.cli.sites import sites_lint
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n", encoding="utf-8")
+    result = CliRunner().invoke(sites_lint, [str(broken)])
+    assert result.exit_code == 1 and "Not YAML or JSON" in result.output
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00name")
+    result = CliRunner().invoke(sites_lint, [str(binary)])
+    assert result.exit_code == 1 and "not UTF-8" in result.output
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n", encoding="utf-8")
+    result = CliRunner().invoke(sites_lint, [str(listed)])
+    assert result.exit_code == 1 and "is an object" in result.output

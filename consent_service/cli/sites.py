@@ -100,7 +100,7 @@ def sites_export(site_key: str, output: str) -> None:
 def sites_lint(file: Path, as_json: bool) -> None:
     """Check a settings file without a database; exit 1 when it has errors (for CI)."""
     try:
-        _, findings = settings.check(settings.parse_text(file.read_text(encoding="utf-8")))
+        _, findings = settings.check(settings.parse_text(file_text(file)))
     except settings.SettingsRejected as exc:
         findings = exc.findings
     for item in findings:
@@ -123,7 +123,14 @@ def sites_schema() -> None:
 
 
 def read_file(path: Path) -> Any:
-    return run(lambda: settings.parse_text(path.read_text(encoding="utf-8")))
+    return run(lambda: settings.parse_text(file_text(path)))
+
+
+def file_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path} is not UTF-8 text: {exc}") from exc
 
 
 def run(operation: Callable[[], T]) -> T:
