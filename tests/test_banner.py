@@ -422,7 +422,11 @@ def test_right_to_left_locale_turns_the_banner(visit):
     site = visit.server.site
     document = settings.current_document(site)
     document["locales"].append("ar")
-    document["texts"]["ar"] = {"title": "نحن نقدّر خصوصيتك", "description": "نص"}
+    document["texts"]["ar"] = {
+        "title": "نحن نقدّر خصوصيتك",
+        "description": "نص",
+        "reject_all": "رفض الكل",
+    }
     for form in document["forms"]:  # the linter wants the separate consent in every locale
         form["separate_consent"]["ar"] = "أوافق"
     settings.apply_settings(document, site=site)

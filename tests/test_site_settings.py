@@ -158,7 +158,8 @@ def with_wording(_: None, doc: dict[str, Any]) -> None:
 SHOWN: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("name", lambda d: d.update(name="Shop GmbH")),
     ("default_locale", lambda d: d.update(default_locale="zh-CN")),
-    ("locales", lambda d: d.update(locales=["en", "zh-CN", "de"])),
+    ("locales", lambda d: d.update(
+        locales=["en", "zh-CN", "de"], texts={"de": {"reject_all": "Nein"}})),
     ("texts", lambda d: d.update(texts={"zh-CN": {"reject_all": "拒绝"}})),
     ("category texts", lambda d: d["categories"][0]["texts"]["en"].update(name="Stats")),
     ("category order", lambda d: d["categories"].reverse()),

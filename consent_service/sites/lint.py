@@ -54,7 +54,7 @@ def lint(document: dict[str, Any], resolved: dict[str, Any]) -> list[Finding]:
     """Every finding for a loaded document and its resolution, errors first."""
     findings = [
         *check_origins(document),
-        *check_reject_label(resolved),
+        *check_reject_label(document, resolved),
         *check_ga4(resolved),
         *check_categories_named(document, resolved),
         *check_separate_consent(document, resolved),
@@ -78,9 +78,13 @@ def check_origins(document: dict[str, Any]) -> Iterator[Finding]:
             )
 
 
-def check_reject_label(resolved: dict[str, Any]) -> Iterator[Finding]:
+def check_reject_label(document: dict[str, Any], resolved: dict[str, Any]) -> Iterator[Finding]:
+    """Every locale needs a reject-all label in its own language (a built-in one counts): a
+    button borrowed from another language is not as easy to find as "accept"."""
     for locale, words in resolved["texts"].items():
-        if not words.get("reject_all", "").strip():
+        own = document["texts"].get(locale, {}).get("reject_all")
+        builtin = builtin_texts(locale, document["name"]).get("reject_all")
+        if not words.get("reject_all", "").strip() or not (own or builtin):
             yield finding(
                 "reject-all-missing",
                 "error",
