@@ -162,3 +162,11 @@ def test_unreadable_files_exit_1_with_a_message(tmp_path):
     listed.write_text("- a\n- b\n", encoding="utf-8")
     result = CliRunner().invoke(sites_lint, [str(listed)])
     assert result.exit_code == 1 and "is an object" in result.output
+
+
+def test_form_fields_come_from_the_field_catalogue(tmp_path):
+    bad = document()
+    bad["forms"][0]["fields"] = ["name*", "email", {"name": "email"}, "shoe_size"]
+    code, findings = lint_file(tmp_path, bad)
+    assert code == 1
+    assert {item["pointer"] for item in findings} == {"/forms/0/fields/2", "/forms/0/fields/3"}

@@ -29,7 +29,7 @@ FORM_FIELD = re.compile(r"^[a-z_]{1,32}\*?$")
 
 
 def check_locale(value: str) -> None:
-    if not LOCALE.match(value):
+    if len(value) > 16 or not LOCALE.match(value):
         raise ValidationError("Not a locale such as en or zh-CN.")
 
 
@@ -109,7 +109,10 @@ class ProviderSchema(StrictSchema):
 
 class PrivacyLinkSchema(StrictSchema):
     url = fields.Url(
-        required=True, schemes={"https"}, error_messages={"invalid": "Not an https URL."}
+        required=True,
+        schemes={"https"},
+        validate=validate.Length(max=2048),
+        error_messages={"invalid": "Not an https URL."},
     )
     locale = fields.String(required=True, validate=check_locale)
 

@@ -106,6 +106,7 @@ def check(raw: Any) -> tuple[Prepared | None, list[lint.Finding]]:
         except ValueError as exc:
             return None, [schema_finding(resolve.pointer("origins", index), str(exc))]
     resolved, errors = resolve.resolve(document)
+    errors.update(form_field_errors(document["forms"]))
     if errors:
         return None, [
             schema_finding(at, message) for at, messages in errors.items() for message in messages
@@ -114,6 +115,23 @@ def check(raw: Any) -> tuple[Prepared | None, list[lint.Finding]]:
     banner = resolve.banner_document(resolved)
     prepared = Prepared(document, resolved, banner, sha256_hex(canonical_json(banner)), findings)
     return prepared, findings
+
+
+def form_field_errors(written: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Form fields must come from the field catalogue, each once."""
+    errors: dict[str, list[str]] = {}
+    for index, form in enumerate(written):
+        seen: set[str] = set()
+        for position, item in enumerate(form["fields"]):
+            name = item.rstrip("*") if isinstance(item, str) else item["name"]
+            at = resolve.pointer("forms", index, "fields", position)
+            if name not in forms.FIELD_CATALOGUE:
+                known = ", ".join(forms.FIELD_CATALOGUE)
+                errors.setdefault(at, []).append(f"Unknown field {name!r}; known: {known}.")
+            elif name in seen:
+                errors.setdefault(at, []).append(f"Field {name!r} given twice.")
+            seen.add(name)
+    return errors
 
 
 def prepare(raw: Any) -> Prepared:
