@@ -40,6 +40,13 @@ class ServiceConfigSchema(StrictSchema):
     cookies = fields.List(fields.Nested(CookieSchema))
     purpose = fields.String()
     data_collected = fields.String()
+    countries = fields.List(fields.String(), metadata={"description": "ISO 3166-1 alpha-2"})
+    address = fields.String(metadata={"description": "The provider's address"})
+    contact = fields.String(metadata={"description": "The provider's privacy contact"})
+    retention = fields.String()
+    cookie_texts = fields.List(
+        fields.Dict(), metadata={"description": "Lifetime and description of each cookie"}
+    )
 
 
 class PolicySummarySchema(StrictSchema):
