@@ -100,7 +100,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(app, runner, tmp_path):
     result = runner.invoke(args=["sites", "apply", str(path), "--site", site.site_key, "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "~ lifetime_days: 180 -> 90" in result.output
-    assert "~ texts.en" in result.output
+    assert "~ texts.en.title: None -> 'Cookies at Shop'" in result.output
     assert "(new)" in result.output and "dry run: nothing applied" in result.output
     assert "choices older than 90 days expire" in result.output
     db.session.expire_all()

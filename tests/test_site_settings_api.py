@@ -84,7 +84,8 @@ def test_dry_run_answers_the_plan_and_writes_nothing(client, site, admin_token):
     )
     assert response.status_code == 200
     assert response.json["applied"] is False and response.json["new_banner_version"] is True
-    assert "~ texts.en" in [change["summary"].split(":")[0] for change in response.json["changes"]]
+    summaries = [change["summary"].split(":")[0] for change in response.json["changes"]]
+    assert summaries == ["~ texts.en.title"]
     assert count_rows(SettingsChange) == before
 
 

@@ -60,16 +60,25 @@ def diff(before: dict[str, Any] | None, after: dict[str, Any]) -> list[Change]:
             continue
         if key in KEYED_LISTS:
             changes.extend(diff_keyed(key, old or [], new or []))
-        elif isinstance(old, dict) and isinstance(new, dict):
-            for sub in sorted(old.keys() | new.keys()):
-                if old.get(sub) != new.get(sub):
-                    was, now = short(old.get(sub)), short(new.get(sub))
-                    changes.append(
-                        Change("change", f"/{key}/{sub}", f"~ {key}.{sub}: {was} -> {now}")
-                    )
         else:
-            changes.append(Change("change", f"/{key}", f"~ {key}: {short(old)} -> {short(new)}"))
+            changes.extend(diff_values((key,), old, new))
     return sorted(changes, key=lambda change: change.path)
+
+
+def diff_values(at: tuple[str, ...], old: Any, new: Any) -> list[Change]:
+    """Objects compared key by key (texts.en.title), anything else as a whole."""
+    if (isinstance(old, dict) or isinstance(new, dict)) and (old is None or new is None):
+        old, new = old or {}, new or {}  # an object added or removed: its keys one by one
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            change
+            for sub in sorted(old.keys() | new.keys())
+            if old.get(sub) != new.get(sub)
+            for change in diff_values((*at, sub), old.get(sub), new.get(sub))
+        ]
+    op = "add" if old is None else "remove" if new is None else "change"
+    name = ".".join(at)
+    return [Change(op, "/" + "/".join(at), f"~ {name}: {short(old)} -> {short(new)}")]
 
 
 def diff_keyed(key: str, old: list[dict], new: list[dict]) -> list[Change]:
