@@ -173,3 +173,10 @@ def test_openapi_documents_the_settings_endpoints(client):
     body = put["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "/api/site-settings.schema.json"}
     assert "new_banner_version" in document["components"]["schemas"]["Plan"]["properties"]
+
+
+def test_schema_command_prints_the_shipped_schema(runner):
+    result = runner.invoke(args=["sites", "schema"])
+    shipped = ROOT / "consent_service" / "static" / "site-settings.schema.json"
+    assert result.exit_code == 0
+    assert json.loads(result.output) == json.loads(shipped.read_text(encoding="utf-8"))
