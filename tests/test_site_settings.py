@@ -318,3 +318,10 @@ def test_a_site_made_before_settings_documents_exports_and_applies(app):
     assert derived["forms"][0]["slug"] == "contact"
     result = settings.apply_settings(derived, site=site)
     assert result.applied and settings.current_document(site) == derived
+
+
+def test_a_schema_reference_for_editors_is_not_a_setting(app):
+    site = make_site()
+    pointed = {"$schema": "https://consent.example.com/api/site-settings.schema.json", **document()}
+    assert not settings.apply_settings(pointed, site=site).changed
+    assert "$schema" not in settings.current_document(site)

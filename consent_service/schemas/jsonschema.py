@@ -57,6 +57,7 @@ def settings_json_schema() -> dict[str, Any]:
     converter.add_attribute_function(custom_fields)
     body = converter.schema2jsonschema(SiteSettingsSchema())
     # What marshmallow checks on dict keys, spelt out for editors to complete and flag.
+    body["properties"]["$schema"] = {"type": "string", "description": "For editors; ignored."}
     texts = body["properties"]["texts"]
     texts["propertyNames"] = {"pattern": LOCALE.pattern}
     texts["additionalProperties"]["propertyNames"] = {"enum": list(TEXT_KEYS)}

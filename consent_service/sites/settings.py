@@ -96,6 +96,8 @@ def check(raw: Any) -> tuple[Prepared | None, list[lint.Finding]]:
     """Schema, resolution and linter findings; the prepared document when nothing is fatal."""
     if not isinstance(raw, dict):
         return None, [schema_finding("", "A settings document is an object (a mapping).")]
+    # `$schema` tells an editor where the JSON Schema is; it is not a setting.
+    raw = {key: value for key, value in raw.items() if key != "$schema"}
     try:
         document = SiteSettingsSchema().load(raw)
     except ValidationError as exc:
