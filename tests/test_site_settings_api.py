@@ -87,6 +87,8 @@ def test_dry_run_answers_the_plan_and_writes_nothing(client, site, admin_token):
     summaries = [change["summary"].split(":")[0] for change in response.json["changes"]]
     assert summaries == ["~ texts.en.title"]
     assert count_rows(SettingsChange) == before
+    unguarded = client.put(url(site) + "?dry_run=true", json=changed, headers=bearer(admin_token))
+    assert unguarded.status_code == 200 and unguarded.json == response.json
 
 
 def test_errors_are_422_keyed_by_json_pointer(client, site, admin_token):

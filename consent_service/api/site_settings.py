@@ -69,12 +69,19 @@ def read_settings(site_key: str) -> ResponseReturnValue:
 @blp.doc(security=[{"bearerAuth": []}], requestBody=DOCUMENT_BODY)
 def replace_settings(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
     """Apply a document: the plan, 412 when the If-Match is stale, 428 without one, 422 with
-    errors keyed by JSON Pointer. With ?dry_run=true only the plan, nothing written."""
+    errors keyed by JSON Pointer. With ?dry_run=true only the plan, nothing written (If-Match
+    then optional)."""
     site, token = caller(site_key, {"admin"})
     request.max_content_length = SETTINGS_MAX_BYTES
-    if not request.if_match:
+    if not request.if_match and not query["dry_run"]:
         raise ApiError(428, "Send If-Match with the ETag you read.", error="precondition_required")
-    tags = ["*"] if request.if_match.star_tag else list(request.if_match)
+    tags = (
+        None
+        if not request.if_match
+        else ["*"]
+        if request.if_match.star_tag
+        else list(request.if_match)
+    )
     result = settings.apply_settings(
         request.get_json(silent=True),
         site=site,
