@@ -44,6 +44,17 @@ def caller(site_key: str, roles: set[str]) -> tuple[Site, ApiToken]:
     return site, token
 
 
+def if_match_tags(required: bool) -> list[str] | None:
+    """The entity tags of If-Match ("*" for any); 428 when a write comes without one."""
+    if not request.if_match:
+        if required:
+            raise ApiError(
+                428, "Send If-Match with the ETag you read.", error="precondition_required"
+            )
+        return None
+    return ["*"] if request.if_match.star_tag else list(request.if_match)
+
+
 @blp.route("/api/site-settings.schema.json", methods=["GET"])
 def settings_schema() -> ResponseReturnValue:
     """The JSON Schema of settings documents, for editors and CI."""
@@ -73,21 +84,12 @@ def replace_settings(query: dict[str, Any], site_key: str) -> ResponseReturnValu
     then optional)."""
     site, token = caller(site_key, {"admin"})
     request.max_content_length = SETTINGS_MAX_BYTES
-    if not request.if_match and not query["dry_run"]:
-        raise ApiError(428, "Send If-Match with the ETag you read.", error="precondition_required")
-    tags = (
-        None
-        if not request.if_match
-        else ["*"]
-        if request.if_match.star_tag
-        else list(request.if_match)
-    )
     result = settings.apply_settings(
         request.get_json(silent=True),
         site=site,
         actor=f"token:{token.id}",
         dry_run=query["dry_run"],
-        if_match=tags,
+        if_match=if_match_tags(required=not query["dry_run"]),
     )
     response = jsonify(result.as_dict())
     response.set_etag(result.settings_hash_after if result.applied else settings.current_hash(site))
