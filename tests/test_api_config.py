@@ -128,3 +128,14 @@ def test_snippet_config_carries_every_locale(site):
         "mode": "basic",
         "script_url": "/static/demo/gtag.js",
     }
+
+
+def test_script_carries_per_locale_service_words_only_where_they_differ(site):
+    from consent_service.sites.public_config import snippet_config
+
+    services = snippet_config(site, "https://consent.example.com", None)["services"]
+    neocrm = next(service for service in services if service["slug"] == "neocrm")
+    assert neocrm["storage_location"] == "China"
+    assert neocrm["texts"]["zh-CN"]["storage_location"] == "中国"
+    assert "storage_location" not in neocrm["texts"]["en"]  # the same as the default
+    assert "cookie_texts" not in neocrm["texts"]["en"] and "countries" not in neocrm

@@ -86,6 +86,28 @@ def localised(texts: dict[str, Any], locale: str, default_locale: str) -> dict[s
     return dict(value)
 
 
+#: Service fields the script does not draw (the config endpoint has them for custom UIs).
+SCRIPT_UNUSED = {"address", "contact", "retention", "cookie_texts", "countries"}
+
+
+def script_services(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Services as the script needs them: per-locale words only where they differ from the
+    default ones, and nothing it does not draw (they ship on every page view)."""
+    slim = []
+    for service in services:
+        top = {key: value for key, value in service.items() if key not in SCRIPT_UNUSED}
+        top["texts"] = {
+            locale: {
+                key: value
+                for key, value in words.items()
+                if key not in SCRIPT_UNUSED and value != service.get(key)
+            }
+            for locale, words in service["texts"].items()
+        }
+        slim.append(top)
+    return slim
+
+
 def site_config(site: Site, locale: str) -> dict[str, Any]:
     """What a banner needs, in one locale: the body of GET .../config."""
     policy = current_policy(site)
@@ -157,7 +179,7 @@ def snippet_config(site: Site, api_base: str, ga4_script_url: str | None) -> dic
         "banner_version": site.banner_version_hash,
         "texts": script_texts(document["texts"], site_locales(site), site.name),
         "categories": document["categories"],
-        "services": document["services"],
+        "services": script_services(document["services"]),
         "gpc": {"honour": site.honour_gpc},
         "consent_mode": site.consent_mode,
         "ga4": ga4,
