@@ -45,8 +45,9 @@ let counter = 0;
 export function wire(form, F, api, language) {
   const slug = form.getAttribute("data-consent-form");
   const def = F.forms.find((x) => x.slug == slug);
-  if (!def || form.hasAttribute("data-consent-form-ready")) return;
+  if (form.hasAttribute("data-consent-form-ready")) return;
   form.setAttribute("data-consent-form-ready", "");
+  if (!def) return console.warn("consent-service forms: this site has no form " + slug);
   const strings = FORM_STRINGS[match(language, Object.keys(FORM_STRINGS)) || "en"];
   const id = "cs-form-" + ++counter;
   const names = F.categories[def.category] || {};
