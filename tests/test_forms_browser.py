@@ -204,3 +204,28 @@ def test_a_page_without_a_consent_form_never_fetches_the_forms_script(visit):
     )
     visit.page.locator('form[data-consent-form="newsletter"] label.cs-form-consent').wait_for()
     assert sum("/c/forms/" in url for url in visit.requests) == 1
+
+
+def test_axe_finds_no_violations_in_the_wired_forms(browser, server):
+    from pathlib import Path
+
+    axe = Path(__file__).parent.parent / "js-snippet" / "node_modules" / "axe-core" / "axe.min.js"
+    if not axe.exists():
+        pytest.fail("axe-core is needed: cd js-snippet && npm ci")
+    visit = open_visit(browser, server, bypass_csp=True)
+    run = (
+        "async () => (await axe.run({include: [['form[data-consent-form]']]},"
+        " {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}"
+        ")).violations.map(v => v.id + ': ' + v.nodes.map(n => n.target).join(' | '))"
+    )
+    try:
+        ready(visit)
+        visit.page.add_script_tag(content=axe.read_text())
+        assert visit.page.evaluate(run) == []
+        crm = form(visit, "crm")
+        crm.locator('input[name="name"]').fill("Li Wei")
+        crm.get_by_role("button", name="Send").click()  # refused: the message and its button
+        status(visit, "crm").get_by_role("button", name="Cookie settings").wait_for()
+        assert visit.page.evaluate(run) == []
+    finally:
+        visit.context.close()
