@@ -67,7 +67,8 @@ def build_script(config: dict[str, Any], forms_src: str | None = None) -> Publis
     """The site's banner script; with `forms_src`, the forms loader pointing at it."""
     text = runtime().replace(PLACEHOLDER, script_literal(config), 1)
     if forms_src is not None:
-        text += "\n" + forms_loader().replace(FORMS_SRC_PLACEHOLDER, script_literal(forms_src), 1)
+        # A statement of its own, whatever the runtime ends with.
+        text += ";\n" + forms_loader().replace(FORMS_SRC_PLACEHOLDER, script_literal(forms_src), 1)
     return publish(text.encode("utf-8"))
 
 
