@@ -1,7 +1,9 @@
 """The shape of a service catalogue entry (also the service fields of a site's settings).
 
 A `Text` is a string (English) or an object {locale: string}; storage locations are ISO 3166-1
-alpha-2 countries; a cookie's `name` is a regular expression when `pattern` is true.
+alpha-2 countries; a cookie's `name` is a regular expression when `pattern` is true, and its
+`domain` is null when the cookie is set on the site's own domain (first-party), else the
+vendor's domain; `lifetime_days` is null for a session cookie and 0 for less than a day.
 """
 
 from __future__ import annotations
