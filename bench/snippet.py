@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import re
 import statistics
 import sys
 import tempfile
@@ -200,11 +201,17 @@ def main() -> None:
     import urllib.request
 
     served = urllib.request.urlopen(f"{base}/c/{site_key}.js").read()
+    forms = (ROOT / "consent_service" / "static" / "snippet" / "forms.js").read_bytes()
+    # Fetched only by pages with a <form data-consent-form>: the URL the banner script names.
+    forms_url = re.search(rb'"(https?://[^"]+/c/forms/[^"]+[.]js)"', served)
+    served_forms = urllib.request.urlopen(forms_url.group(1).decode()).read() if forms_url else b""
     print("size (gzip -9)")
     for label, data in [
         ("runtime JS+CSS (budget 6000)", runtime),
         ("stub (budget 400)", stub),
         ("demo site's whole script (runtime + config, 2 languages)", served),
+        ("forms script, pages with a form only (budget 3000)", forms),
+        ("demo site's forms script (+ its 2 forms, 2 languages)", served_forms),
         ("hand-made banner", handmade),
     ]:
         print(f"  {label:<58} {len(data):>7} B {len(gzip.compress(data, 9)):>6} B gzip")

@@ -1,4 +1,4 @@
-// Builds the banner runtime and the stub into the Python package, prints their sizes and fails
+// Builds the banner runtime, the stub and the forms script into the Python package, prints their sizes and fails
 // over budget. `node build.mjs --check` builds in memory and fails unless the committed files
 // are byte for byte what the sources give (CI runs it).
 import { build, transform } from "esbuild";
@@ -7,8 +7,14 @@ import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { brotliCompressSync, gzipSync } from "node:zlib";
 
 const OUT = new URL("../consent_service/static/snippet/", import.meta.url);
-const PLACEHOLDER = "__CONSENT_SITE__";
-const BUDGET = { "runtime.js": 6000, "stub.js": 400 }; // bytes, gzip -9
+const PLACEHOLDER = {
+  "runtime.js": "__CONSENT_SITE__",
+  "forms.js": "__CONSENT_FORMS__",
+  "forms-loader.js": "__CONSENT_FORMS_SRC__",
+};
+// bytes, gzip -9. forms-loader.js is appended to the banner script of sites that have forms;
+// forms.js loads only on pages with a <form data-consent-form>.
+const BUDGET = { "runtime.js": 6000, "stub.js": 400, "forms.js": 3000, "forms-loader.js": 300 };
 const check = process.argv.includes("--check");
 
 const css = await transform(readFileSync(new URL("src/style.css", import.meta.url), "utf8"), {
@@ -40,6 +46,8 @@ const bundle = async (entry, define = {}) => {
 const outputs = {
   "runtime.js": await bundle("src/main.js", { __CSS__: JSON.stringify(css.code.trim()) }),
   "stub.js": await bundle("src/stub.js"),
+  "forms.js": await bundle("src/forms-main.js"),
+  "forms-loader.js": await bundle("src/forms-loader.js"),
 };
 
 let failed = false;
@@ -50,12 +58,12 @@ for (const [name, code] of Object.entries(outputs)) {
   const brotli = brotliCompressSync(bytes).length;
   const over = gzip > BUDGET[name];
   console.log(
-    `${name.padEnd(11)} ${String(bytes.length).padStart(6)} B  ${String(gzip).padStart(5)} B gzip` +
+    `${name.padEnd(15)} ${String(bytes.length).padStart(6)} B  ${String(gzip).padStart(5)} B gzip` +
       `  ${String(brotli).padStart(5)} B brotli  (budget ${BUDGET[name]} gzip)${over ? "  OVER BUDGET" : ""}`,
   );
   failed ||= over;
-  if (name == "runtime.js" && code.split(PLACEHOLDER).length != 2) {
-    console.error(`runtime.js must contain ${PLACEHOLDER} exactly once`);
+  if (PLACEHOLDER[name] && code.split(PLACEHOLDER[name]).length != 2) {
+    console.error(`${name} must contain ${PLACEHOLDER[name]} exactly once`);
     failed = true;
   }
   const target = new URL(name, OUT);

@@ -45,4 +45,8 @@ declare global {
     "consent:ready": CustomEvent<ConsentState>;
     "consent:change": CustomEvent<ConsentChange>;
   }
+  /** Fired on a <form data-consent-form> once the service accepted it (202); the form was reset. */
+  interface HTMLElementEventMap {
+    "consent:sent": CustomEvent<{ lead_id?: string; status: string; message?: string }>;
+  }
 }

@@ -3,7 +3,8 @@
 `GET /c/SITE_KEY.js` is the one tag a site owner pastes: runtime, configuration, texts and CSS
 in one response, cached for minutes. `GET /c/SITE_KEY.VERSION.js` serves the same bytes at an
 immutable URL for an SRI-pinned install; `GET /api/v1/sites/SITE_KEY/snippet` tells the current
-version and its `integrity`.
+version and its `integrity`. `GET /c/forms/SITE_KEY.VERSION.js` is a site's forms script, which
+the banner fetches only on pages with a `<form data-consent-form>`.
 """
 
 from __future__ import annotations
@@ -74,6 +75,24 @@ def site_script(name: str) -> Response:
             "GET /api/v1/sites/{site_key}/snippet gives the current one.",
             error="script_version_gone",
         )
+    return script_response(script, IMMUTABLE)
+
+
+@blp.route("/c/forms/<string:name>.js", methods=["GET"])
+def forms_script(name: str) -> Response:
+    """The site's no-code forms script; the banner names its immutable, versioned URL."""
+    site_key, _, version = name.partition(".")
+    snapshot = site_snapshot(site_key)
+    script = site_cache().forms_script(snapshot, api_base())
+    if script is None:
+        raise ApiError(404, "This site has no forms.", error="no_forms")
+    if not version:
+        max_age = current_app.config["SCRIPT_MAX_AGE"]
+        return script_response(script, f"public, max-age={max_age}")
+    if version != script.version:
+        # A banner script cached before the forms changed: send it to the current forms.
+        current = f"{api_base()}/c/forms/{site_key}.{script.version}.js"
+        return Response(status=302, headers={"Location": current, "Cache-Control": "no-store"})
     return script_response(script, IMMUTABLE)
 
 

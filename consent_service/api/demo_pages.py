@@ -12,7 +12,6 @@ import secrets
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from consent_service.sites import demo
-from consent_service.sites.forms import find_form, form_config
 from consent_service.sites.public_config import site_locales
 from consent_service.sites.versions import current_policy
 
@@ -50,17 +49,10 @@ def index() -> Response:
         abort(404)
     lang = request.args.get("lang", "en")
     lang = lang if lang in site_locales(site) else site.default_locale
-    forms = {
-        slug: form_config(form, lang, site.default_locale)
-        for slug in ("crm", "newsletter")
-        if (form := find_form(site.id, slug)) is not None
-    }
     return page(
         "demo/index.html",
         site=site,
         lang=lang,
-        forms=forms,
-        api_base=url_for("public.post_consent", site_key=site.site_key).rsplit("/", 1)[0],
         script_url=url_for("banner.site_script", name=site.site_key),
         stub_url=url_for("banner.stub_script"),
     )

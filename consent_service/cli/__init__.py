@@ -1,5 +1,5 @@
 """The `consent-service` command: Flask's CLI over `create_app`, and one module per command
-group (`sites`, `ledger`, `webhooks`, `crm`, `mail`, `demo`)."""
+group (`sites`, `ledger`, `webhooks`, `crm`, `mail`, `demo`, `catalogue`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from consent_service.cli.catalogue import catalogue_group
 from consent_service.cli.crm import crm_group
 from consent_service.cli.demo import demo_command
 from consent_service.cli.ledger import ledger_group
@@ -40,6 +41,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(crm_group)
     app.cli.add_command(mail_group)
     app.cli.add_command(subscriptions_group)
+    app.cli.add_command(catalogue_group)
 
 
 main.add_command(ledger_group)
+main.add_command(catalogue_group)

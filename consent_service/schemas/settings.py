@@ -12,6 +12,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from consent_service.schemas import StrictSchema
+from consent_service.sites.catalogue import PLATFORM_SIGNALS
 from consent_service.sites.defaults import BUILTIN_LOCALES, TEXT_KEYS
 
 LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -158,6 +159,8 @@ class ServiceSettingSchema(StrictSchema):
     retention = Text()
     cookies = fields.List(fields.Nested(ServiceCookieSchema))
     consent_mode = signals()
+    #: How the service's tag takes a consent signal ("none": it is gated by markup alone).
+    platform_signal = fields.String(validate=validate.OneOf(PLATFORM_SIGNALS))
     hosts = fields.List(fields.String(validate=validate.Length(1, 253)))
 
 

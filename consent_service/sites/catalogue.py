@@ -1,71 +1,75 @@
-"""The service catalogue (stand-in: one entry until the full data file lands).
+"""The service catalogue: what the common third-party services on a site are, who runs them,
+what they collect, which cookies they set and how they take a consent signal.
 
-Entries have the shape of a settings service, with `id`, `default_category` and `source`
-instead of `slug`, `catalogue` and `category`.
+The data is `catalogue.json`, shipped in the package and read once. A site's settings name an
+entry (`catalogue: google-analytics-4`) and override what differs on that site; this module
+only answers what the catalogue says. Cookie names and lifetimes were checked against each
+vendor's documentation (the entry's `source`) and the Open Cookie Database (Apache-2.0, see
+`NOTICE` beside the data file).
 """
 
 from __future__ import annotations
 
 import copy
+import json
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-_ENTRIES: dict[str, dict[str, Any]] = {
-    "google-analytics-4": {
-        "id": "google-analytics-4",
-        "source": "https://support.google.com/analytics/answer/11397207",
-        "default_category": "analytics",
-        "name": "Google Analytics 4",
-        "provider": {
-            "legal_name": "Google LLC",
-            "address": "1600 Amphitheatre Parkway, Mountain View, CA 94043, USA",
-            "contact": "https://support.google.com/policies/contact/general_privacy_form",
-        },
-        "purposes": [
-            {"en": "Measure site traffic and usage.", "zh-CN": "统计网站流量和使用情况。"}
-        ],
-        "data_collected": [
-            {
-                "en": "Pages visited, device and browser, approximate location, events.",
-                "zh-CN": "访问的页面、设备和浏览器、大致位置、事件。",
-            }
-        ],
-        "privacy_links": [
-            {"url": "https://policies.google.com/privacy?hl=en", "locale": "en"},
-            {"url": "https://policies.google.com/privacy?hl=zh-CN", "locale": "zh-CN"},
-        ],
-        "storage_locations": [{"country": "US", "name": {"en": "United States", "zh-CN": "美国"}}],
-        "cross_border": True,
-        "third_party": True,
-        "retention": {"en": "14 months", "zh-CN": "14 个月"},
-        "cookies": [
-            {
-                "name": "_ga",
-                "pattern": False,
-                "domain": None,
-                "lifetime": {"en": "2 years", "zh-CN": "2 年"},
-                "lifetime_days": 730,
-                "description": {"en": "Distinguishes visitors.", "zh-CN": "区分访问者。"},
-            },
-            {
-                "name": "^_ga_[A-Z0-9]+$",
-                "pattern": True,
-                "domain": None,
-                "lifetime": {"en": "2 years", "zh-CN": "2 年"},
-                "lifetime_days": 730,
-                "description": {"en": "Keeps session state.", "zh-CN": "保持会话状态。"},
-            },
-        ],
-        "consent_mode": ["analytics_storage"],
-        "hosts": ["www.googletagmanager.com", "www.google-analytics.com"],
-    }
-}
+CATALOGUE_PATH = Path(__file__).resolve().parent / "catalogue.json"
+
+#: How a service takes the visitor's choice beyond being loaded or not: Google Consent Mode
+#: (gtag), Microsoft UET's consent command, Clarity's ConsentV2 API, Meta's `fbq('consent')`,
+#: or nothing, when the banner gates it by markup (inert script or iframe until granted).
+PLATFORM_SIGNALS = (
+    "google_consent_mode",
+    "microsoft_uet",
+    "clarity_consentv2",
+    "meta_fbq",
+    "none",
+)
+#: Google Consent Mode v2 consent types.
+CONSENT_MODE_SIGNALS = (
+    "ad_storage",
+    "ad_user_data",
+    "ad_personalization",
+    "analytics_storage",
+    "functionality_storage",
+    "personalization_storage",
+    "security_storage",
+)
+#: The categories entries default to; a site maps them to its own slugs when they differ.
+DEFAULT_CATEGORIES = ("necessary", "functional", "analytics", "marketing", "media", "crm")
 
 
-def catalogue_entry(entry_id: str) -> dict[str, Any] | None:
-    """A copy of the entry, or None for an unknown id."""
-    entry = _ENTRIES.get(entry_id)
-    return copy.deepcopy(entry) if entry is not None else None
+@cache
+def catalogue_document() -> dict[str, Any]:
+    """The whole data file (version, review date, attribution, entries), read once."""
+    document: dict[str, Any] = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
+    return document
+
+
+@cache
+def _entries() -> dict[str, dict[str, Any]]:
+    return {entry["id"]: entry for entry in catalogue_document()["entries"]}
 
 
 def catalogue_ids() -> list[str]:
-    return sorted(_ENTRIES)
+    """Every entry's id, sorted."""
+    return sorted(_entries())
+
+
+def catalogue_entry(entry_id: str) -> dict[str, Any] | None:
+    """One entry as a fresh copy (callers merge a site's overrides into it), or None."""
+    entry = _entries().get(entry_id)
+    return copy.deepcopy(entry) if entry is not None else None
+
+
+def text_in(value: Any, locale: str, fallback: str = "en") -> str:
+    """A translatable value (a string, or {locale: string}) in one locale, falling back."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict) or not value:
+        return ""
+    found = value.get(locale) or value.get(fallback) or next(iter(value.values()))
+    return str(found)

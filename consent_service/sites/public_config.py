@@ -183,7 +183,32 @@ def snippet_config(site: Site, api_base: str, ga4_script_url: str | None) -> dic
         "gpc": {"honour": site.honour_gpc},
         "consent_mode": site.consent_mode,
         "ga4": ga4,
-        "forms": [form_config(form, None, site.default_locale) for form in forms_of(site.id)],
+    }
+
+
+def forms_script_config(site: Site, api_base: str) -> dict[str, Any] | None:
+    """What the forms script needs (every locale: the page's language picks), or None for a
+    site without forms. Category names let it say which consent a refused form waits for."""
+    forms = forms_of(site.id)
+    if not forms:
+        return None
+    needed = {form.category for form in forms}
+    return {
+        "site_key": site.site_key,
+        "api_base": api_base.rstrip("/"),
+        "default_locale": site.default_locale,
+        "locales": site_locales(site),
+        "cookie_name": site.cookie_name,
+        "categories": {
+            category.slug: {
+                locale: texts["name"]
+                for locale, texts in category.texts.items()
+                if isinstance(texts, dict) and texts.get("name")
+            }
+            for category in site.categories
+            if category.slug in needed
+        },
+        "forms": [form_config(form, None, site.default_locale) for form in forms],
     }
 
 

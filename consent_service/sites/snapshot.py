@@ -19,6 +19,7 @@ from consent_service.models import (
 )
 from consent_service.sites.forms import forms_of
 from consent_service.sites.public_config import (
+    forms_script_config,
     json_bytes,
     negotiate_locale,
     site_config,
@@ -26,7 +27,7 @@ from consent_service.sites.public_config import (
     snippet_config,
 )
 from consent_service.sites.registry import get_site
-from consent_service.sites.snippet import PublishedScript, build_script
+from consent_service.sites.snippet import PublishedScript, build_forms_script, build_script
 from consent_service.sites.versions import policy_versions
 
 
@@ -76,6 +77,8 @@ class SiteSnapshot:
     lead_categories: frozenset[str] = frozenset()
     configs: dict[str, PublishedConfig] = field(default_factory=dict)
     scripts: dict[tuple[str, str | None], PublishedScript] = field(default_factory=dict)
+    # The forms script per API base; None when the site has no forms.
+    forms_scripts: dict[str, PublishedScript | None] = field(default_factory=dict)
     chosen_locales: dict[tuple[str | None, str], str] = field(default_factory=dict)
 
     def choose_locale(self, requested: str | None, accept_language: str) -> str:
@@ -175,6 +178,21 @@ class SiteSnapshotCache:
         published = snapshot.scripts.get(key)
         if published is None:
             config = snippet_config(get_site(snapshot.site_key), api_base, ga4_script_url)
-            published = build_script(config)
+            forms = self.forms_script(snapshot, api_base)
+            forms_src = (
+                f"{api_base.rstrip('/')}/c/forms/{snapshot.site_key}.{forms.version}.js"
+                if forms is not None
+                else None
+            )
+            published = build_script(config, forms_src)
             snapshot.scripts[key] = published
         return published
+
+    def forms_script(self, snapshot: SiteSnapshot, api_base: str) -> PublishedScript | None:
+        """The site's forms script, built once per snapshot and API base URL (None: no forms)."""
+        if api_base not in snapshot.forms_scripts:
+            config = forms_script_config(get_site(snapshot.site_key), api_base)
+            snapshot.forms_scripts[api_base] = (
+                build_forms_script(config) if config is not None else None
+            )
+        return snapshot.forms_scripts[api_base]

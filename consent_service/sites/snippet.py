@@ -5,6 +5,11 @@ The runtime (`static/snippet/runtime.js`, built from `js-snippet/`) contains the
 JavaScript object literal there. One response, no chained fetch: the first layer needs nothing
 else. The result is content-addressed, so it can also be served at an immutable URL for
 Subresource Integrity.
+
+A site with forms gets the tiny forms loader (`forms-loader.js`) appended, naming the immutable
+URL of its forms script (`forms.js` with the forms' configuration in place of
+`__CONSENT_FORMS__`): pages with a `<form data-consent-form>` fetch it, others never do, and
+sites without forms pay nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any
 
 SNIPPET_DIR = Path(__file__).resolve().parent.parent / "static" / "snippet"
 PLACEHOLDER = "__CONSENT_SITE__"
+FORMS_PLACEHOLDER = "__CONSENT_FORMS__"
+FORMS_SRC_PLACEHOLDER = "__CONSENT_FORMS_SRC__"
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,16 @@ def runtime() -> str:
 
 
 @cache
+def forms_runtime() -> str:
+    return (SNIPPET_DIR / "forms.js").read_text(encoding="utf-8")
+
+
+@cache
+def forms_loader() -> str:
+    return (SNIPPET_DIR / "forms-loader.js").read_text(encoding="utf-8")
+
+
+@cache
 def stub() -> bytes:
     return (SNIPPET_DIR / "stub.js").read_bytes()
 
@@ -46,8 +63,23 @@ def script_literal(value: Any) -> str:
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def build_script(config: dict[str, Any]) -> PublishedScript:
-    body = runtime().replace(PLACEHOLDER, script_literal(config), 1).encode("utf-8")
+def build_script(config: dict[str, Any], forms_src: str | None = None) -> PublishedScript:
+    """The site's banner script; with `forms_src`, the forms loader pointing at it."""
+    text = runtime().replace(PLACEHOLDER, script_literal(config), 1)
+    if forms_src is not None:
+        # A statement of its own, whatever the runtime ends with.
+        text += ";\n" + forms_loader().replace(FORMS_SRC_PLACEHOLDER, script_literal(forms_src), 1)
+    return publish(text.encode("utf-8"))
+
+
+def build_forms_script(config: dict[str, Any]) -> PublishedScript:
+    """The forms script of one site: the built forms runtime with its forms' configuration."""
+    return publish(
+        forms_runtime().replace(FORMS_PLACEHOLDER, script_literal(config), 1).encode("utf-8")
+    )
+
+
+def publish(body: bytes) -> PublishedScript:
     digest = hashlib.sha384(body).digest()
     return PublishedScript(
         body=body,

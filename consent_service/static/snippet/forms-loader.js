@@ -1,0 +1,1 @@
+((e,n)=>{const t=n.currentScript?.nonce||"";let c;const o=()=>{if(!n.querySelector("form[data-consent-form]"))return;c&&c.disconnect(),o.done=1;const r=n.createElement("script");r.src=e,r.nonce=t,r.async=!0,n.head.append(r)};o(),o.done||(c=new MutationObserver(o)).observe(n.documentElement,{childList:!0,subtree:!0})})(__CONSENT_FORMS_SRC__,document);
