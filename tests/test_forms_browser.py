@@ -15,6 +15,10 @@ from consent_service.sites import demo
 from consent_service.sites.forms import wording_hash
 from tests.banner_support import LiveServer, Visit, launch_chromium, open_visit, serve
 
+DEMO_FORMS = {form["slug"]: form for form in demo.demo_document("http://x")["forms"]}
+CRM_TRANSFER_WORDING = DEMO_FORMS["crm"]["separate_consent"]
+NEWSLETTER_WORDING = DEMO_FORMS["newsletter"]["separate_consent"]
+
 pytestmark = pytest.mark.browser
 
 
@@ -61,8 +65,8 @@ def rows(model: Any, site: Any) -> list[Any]:
 @pytest.mark.parametrize(
     ("locale", "lead_text", "newsletter_text"),
     [
-        ("en", demo.CRM_TRANSFER_WORDING["en"], demo.NEWSLETTER_WORDING["en"]),
-        ("zh-CN", demo.CRM_TRANSFER_WORDING["zh-CN"], demo.NEWSLETTER_WORDING["zh-CN"]),
+        ("en", CRM_TRANSFER_WORDING["en"], NEWSLETTER_WORDING["en"]),
+        ("zh-CN", CRM_TRANSFER_WORDING["zh-CN"], NEWSLETTER_WORDING["zh-CN"]),
     ],
 )
 def test_the_exact_wording_for_the_page_language_unticked(
@@ -124,7 +128,7 @@ def test_refused_before_consent_then_a_lead_waits_in_the_outbox(visit):
     assert not crm.get_by_role("checkbox").is_checked()  # the form is reset
     (lead,) = rows(Lead, visit.server.site)
     assert lead.status == "pending" and lead.form == "crm"
-    assert lead.separate_consent_hash == wording_hash(demo.CRM_TRANSFER_WORDING["en"])
+    assert lead.separate_consent_hash == wording_hash(CRM_TRANSFER_WORDING["en"])
     assert sorted(lead.field_names) == ["name", "phone"]
     assert not visit.errors()
 
