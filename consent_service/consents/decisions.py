@@ -137,11 +137,23 @@ def request_fingerprint(decision: dict[str, Any]) -> str:
     )
 
 
+TRUNCATED = "...[truncated]"
+
+
 def strip_query(url: str | None) -> str | None:
-    """Keep a page URL without its query string or fragment (they often carry personal data)."""
-    if not url:
+    """Keep a page URL without its query string or fragment (they often carry personal data).
+
+    Whatever a browser sends is taken, never refused (that would lose the decision): a long
+    path is cut to the column's size and ends with a visible marker, so nobody mistakes it for
+    the page's real address; what is not a web page's address (`about:`, `javascript:`, a
+    browser extension's page) is not kept at all.
+    """
+    if not url or not url.strip().lower().startswith(("http://", "https://")):
         return None
-    return url.split("#", 1)[0].split("?", 1)[0][:MAX_URL_LENGTH]
+    kept = url.strip().split("#", 1)[0].split("?", 1)[0]
+    if len(kept) > MAX_URL_LENGTH:
+        kept = kept[: MAX_URL_LENGTH - len(TRUNCATED)] + TRUNCATED
+    return kept or None
 
 
 def record_decision(
