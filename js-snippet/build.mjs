@@ -37,9 +37,13 @@ const bundle = async (entry, define = {}) => {
   });
   return minified.code;
 };
+// The banner's built-in words are not part of the runtime: the service puts into each site's
+// script only the languages that site uses (consent_service/sites/snippet.py reads this file).
+const strings = JSON.stringify(JSON.parse(readFileSync(new URL("src/strings.json", import.meta.url), "utf8")));
 const outputs = {
   "runtime.js": await bundle("src/main.js", { __CSS__: JSON.stringify(css.code.trim()) }),
   "stub.js": await bundle("src/stub.js"),
+  "strings.json": strings + "\n",
 };
 
 let failed = false;
@@ -48,10 +52,10 @@ for (const [name, code] of Object.entries(outputs)) {
   const bytes = Buffer.from(code);
   const gzip = gzipSync(bytes, { level: 9 }).length;
   const brotli = brotliCompressSync(bytes).length;
-  const over = gzip > BUDGET[name];
+  const over = gzip > (BUDGET[name] ?? Infinity);
   console.log(
     `${name.padEnd(11)} ${String(bytes.length).padStart(6)} B  ${String(gzip).padStart(5)} B gzip` +
-      `  ${String(brotli).padStart(5)} B brotli  (budget ${BUDGET[name]} gzip)${over ? "  OVER BUDGET" : ""}`,
+      `  ${String(brotli).padStart(5)} B brotli  (budget ${BUDGET[name] ?? "none"} gzip)${over ? "  OVER BUDGET" : ""}`,
   );
   failed ||= over;
   if (name == "runtime.js" && code.split(PLACEHOLDER).length != 2) {

@@ -13,6 +13,7 @@ from consent_service.models import (
 )
 from consent_service.sites.forms import form_config, forms_of
 from consent_service.sites.registry import BUILTIN_LOCALES
+from consent_service.sites.snippet import strings_for
 from consent_service.sites.versions import banner_document, current_policy, policy_summary
 
 
@@ -115,6 +116,7 @@ def snippet_config(site: Site, api_base: str, ga4_script_url: str | None) -> dic
         "policy_version": policy_summary(current_policy(site)),
         "banner_version": site.banner_version_hash,
         "texts": document["texts"],
+        "strings": strings_for(list(document["texts"])),
         "categories": document["categories"],
         "services": document["services"],
         "gpc": {"honour": site.honour_gpc},

@@ -40,6 +40,26 @@ def stub() -> bytes:
     return (SNIPPET_DIR / "stub.js").read_bytes()
 
 
+@cache
+def builtin_strings() -> dict[str, dict[str, str]]:
+    """The banner's own words (buttons, labels) per language, built from js-snippet/src."""
+    words: dict[str, dict[str, str]] = json.loads(
+        (SNIPPET_DIR / "strings.json").read_text(encoding="utf-8")
+    )
+    return words
+
+
+def strings_for(locales: list[str]) -> dict[str, dict[str, str]]:
+    """The built-in words for a site's languages (matched on the primary subtag) and English,
+    so a one-language site does not carry every translation in its script."""
+    wanted = {locale.lower().split("-")[0] for locale in locales} | {"en"}
+    return {
+        language: words
+        for language, words in builtin_strings().items()
+        if language.lower().split("-")[0] in wanted
+    }
+
+
 def script_literal(value: Any) -> str:
     """JSON that is safe inside a script: no `</script>`, no `<!--`, no JS line terminators."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -6,7 +6,6 @@ import { initConsentMode, loadGa, updateConsent } from "./consent-mode.js";
 import { match, pickLocale } from "./locale.js";
 import { flush, initQueue, record } from "./queue.js";
 import { expired, get, initState, next, optional, read, save, snapshot, current } from "./state.js";
-import { STRINGS } from "./strings.js";
 import { initTags, observe, releaseAll } from "./tags.js";
 import { hide, initUI, open, placeholder, showBanner } from "./ui.js";
 
@@ -31,8 +30,9 @@ const afterPaint = (fn) => {
   setTimeout(() => run(), 200);
 };
 
-const listeners = { change: [], ready: [] };
+const listeners = { change: [], ready: [], error: [] };
 const emit = (type, detail) => {
+  if (type == "error") console.error("consent-service: refused", detail);
   for (const fn of listeners[type]) {
     try {
       fn(detail);
@@ -74,7 +74,7 @@ function boot(C) {
   const tx = (o) => o.texts[locale] || o.texts[C.default_locale] || o.texts.en || {};
   initState(C);
   initConsentMode(C, nonce);
-  initQueue(C);
+  initQueue(C, emit);
 
   // Hide and store in this task (what the visitor sees and what survives a navigation), then
   // yield before running the site's listeners, and again before releasing tags.
@@ -123,7 +123,8 @@ function boot(C) {
   };
   api.ready = Promise.resolve(api);
   w.consentService = api;
-  initUI(C, STRINGS[match(locale, Object.keys(STRINGS)) || "en"], locale, tx, { ...api, decide });
+  // The service sends the built-in words (strings.json) only for the site's languages.
+  initUI(C, C.strings[match(locale, Object.keys(C.strings)) || "en"], locale, tx, { ...api, decide });
   initTags(nonce, placeholder);
 
   const decided = current();
@@ -141,7 +142,7 @@ function boot(C) {
     observe();
     loadGa();
     d.addEventListener("click", (e) => {
-      if (e.target.closest && e.target.closest("[data-consent-open]")) {
+      if (e.target.closest?.("[data-consent-open]")) {
         e.preventDefault();
         open();
       }
