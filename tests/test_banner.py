@@ -434,7 +434,8 @@ def test_a_refused_decision_is_reported_not_dropped_silently(visit):
 
     visit.context.route("**/consents", refuse)
     visit.context.add_init_script(
-        "window.refused = []; document.addEventListener('consent:error', e => refused.push(e.detail));"
+        "window.refused = [];"
+        " document.addEventListener('consent:error', e => refused.push(e.detail));"
     )
     visit.page.goto(visit.url)
     visit.banner().get_by_role("button", name="Accept all").click()
