@@ -155,6 +155,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "DATA_ENCRYPTION_KEY": os.environ.get("DATA_ENCRYPTION_KEY", "").strip() or None,
         "DATA_ENCRYPTION_KEY_FALLBACKS": _env_list("DATA_ENCRYPTION_KEY_FALLBACKS"),
         "EMBEDDED": embedded,
+        "CONSENT_WRITES_PER_CLIENT": _env_int("CONSENT_WRITES_PER_CLIENT", 600),
+        "CONSENT_WRITE_WINDOW": _env_int("CONSENT_WRITE_WINDOW", 60),
         **load_mail_config(),
     }
 
@@ -247,6 +249,10 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_ADDRESS_WINDOW": 24 * 3600,
     "MAIL_REQUESTS_PER_CLIENT": 20,
     "MAIL_CLIENT_WINDOW": 3600,
+    # Consent writes per client network (IPv4 /24, IPv6 /48) and site, per window in seconds,
+    # counted in the database (0: no limit). Generous: an office behind one NAT is one client.
+    "CONSENT_WRITES_PER_CLIENT": 600,
+    "CONSENT_WRITE_WINDOW": 60,
     "TRUSTED_PROXIES": 0,
     "COUNTRY_HEADER": None,
     "SECRET_KEY_FALLBACKS": [],

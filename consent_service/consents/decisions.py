@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from consent_service import errors as errors_module
 from consent_service.canonical import sha256_hex
+from consent_service.consents.limits import count_write
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.ledger.records import event_record, issue_receipt
@@ -184,6 +185,7 @@ def record_decision(
     if errors:
         raise ValidationFailed(errors)
 
+    count_write(site.site_id, context.ip_prefix)
     event = ConsentEvent(
         site_id=site.site_id,
         event_id=decision["event_id"],
