@@ -46,7 +46,8 @@ FIELDS = {
 
 
 @pytest.fixture
-def neocrm() -> Iterator[FakeNeoCRM]:
+def neocrm(app) -> Iterator[FakeNeoCRM]:
+    app.config["WEBHOOK_ALLOW_HTTP"] = True  # the stand-in is plain http on loopback
     forget_tokens()
     with FakeNeoCRM() as server:
         yield server

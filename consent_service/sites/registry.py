@@ -19,6 +19,7 @@ from consent_service.models import (
     Service,
     Site,
 )
+from consent_service.outbound import check_link
 from consent_service.sites.versions import refresh_banner_version
 
 BUILTIN_LOCALES = ("en", "zh-CN")
@@ -115,7 +116,11 @@ def create_site(
                 category=by_slug[service_spec.category],
                 name=service_spec.name,
                 provider=service_spec.provider,
-                privacy_policy_url=service_spec.privacy_policy_url,
+                privacy_policy_url=(
+                    check_link(service_spec.privacy_policy_url)
+                    if service_spec.privacy_policy_url
+                    else None
+                ),
                 storage_location=service_spec.storage_location,
                 cross_border=service_spec.cross_border,
                 third_party=service_spec.third_party,
