@@ -101,9 +101,10 @@ def message_for(site_key: str, event: ConsentEvent) -> dict[str, Any]:
 
 def queue_deliveries(site: SiteSnapshot, event: ConsentEvent) -> None:
     """A `decision_recorded` receiver: one delivery per active endpoint, in the same
-    transaction (no commit here). The snapshot knows the site's endpoints, so a site without
-    webhooks costs its consent writes nothing."""
-    for webhook_id in site.webhook_ids:
+    transaction (no commit here). The endpoints are read here, in the transaction, not from
+    the per-process site cache: an endpoint added a moment ago must not miss an event."""
+    active = select(Webhook.id).where(Webhook.site_id == site.site_id, Webhook.active)
+    for webhook_id in db.session.scalars(active).all():
         message = message_for(site.site_key, event)
         db.session.add(
             WebhookDelivery(

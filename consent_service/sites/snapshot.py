@@ -15,7 +15,6 @@ from consent_service.canonical import sha256_hex
 from consent_service.extensions import db
 from consent_service.models import (
     BannerVersion,
-    Webhook,
 )
 from consent_service.sites.forms import forms_of
 from consent_service.sites.public_config import (
@@ -71,7 +70,6 @@ class SiteSnapshot:
     banner_versions: frozenset[str]
     loaded_at: float
     # The site's active webhooks: a consent write queues a delivery to each, no query needed.
-    webhook_ids: tuple[int, ...] = ()
     # Categories that lead forms need: refusing one stops the visitor's leads under it.
     lead_categories: frozenset[str] = frozenset()
     configs: dict[str, PublishedConfig] = field(default_factory=dict)
@@ -128,11 +126,6 @@ def load_snapshot(site_key: str, now: float) -> SiteSnapshot:
         policies=policies,
         banner_versions=frozenset(banners),
         loaded_at=now,
-        webhook_ids=tuple(
-            db.session.scalars(
-                select(Webhook.id).where(Webhook.site_id == site.id, Webhook.active)
-            ).all()
-        ),
         lead_categories=frozenset(form.category for form in forms_of(site.id, "lead")),
     )
 
