@@ -127,6 +127,16 @@ def load_config(instance_path: str) -> dict[str, Any]:
                 "consent-service ledger keygen"
             )
 
+    public_base_url = os.environ.get("PUBLIC_BASE_URL", "").strip().rstrip("/") or None
+    if public_base_url is None and not (embedded or debug):
+        raise ConfigurationError(
+            "PUBLIC_BASE_URL is missing. Set it to the service's public URL, for example "
+            "https://consent.example.com: links in mails and the banner's API address are made "
+            "from it, never from a request's Host header."
+        )
+    if public_base_url and not public_base_url.startswith(("https://", "http://")):
+        raise ConfigurationError("PUBLIC_BASE_URL must start with https:// (or http://)")
+
     data_keys = [os.environ.get("DATA_ENCRYPTION_KEY", "").strip()]
     data_keys = [key for key in [*data_keys, *_env_list("DATA_ENCRYPTION_KEY_FALLBACKS")] if key]
     for key in data_keys:
@@ -149,9 +159,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SECRET_KEY_FALLBACKS": _env_list("SECRET_KEY_FALLBACKS"),
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "COUNTRY_HEADER": os.environ.get("COUNTRY_HEADER", "").strip() or None,
-        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").strip().rstrip("/") or None,
+        "PUBLIC_BASE_URL": public_base_url,
         "SQLITE_SYNCHRONOUS": os.environ.get("SQLITE_SYNCHRONOUS", "FULL").strip().upper(),
         "GA4_SCRIPT_URL": os.environ.get("GA4_SCRIPT_URL", "").strip() or None,
+        "DEMO_SITE_KEY": os.environ.get("DEMO_SITE_KEY", "").strip() or None,
+        "DEMO_GTAG_URL": os.environ.get("DEMO_GTAG_URL", "").strip() or None,
         "DATA_ENCRYPTION_KEY": os.environ.get("DATA_ENCRYPTION_KEY", "").strip() or None,
         "DATA_ENCRYPTION_KEY_FALLBACKS": _env_list("DATA_ENCRYPTION_KEY_FALLBACKS"),
         "EMBEDDED": embedded,
@@ -219,6 +231,10 @@ DEFAULTS: dict[str, Any] = {
     # Where the banner loads gtag.js from (None: Google's URL); the demo and the tests point it
     # at a local stand-in so that nothing leaves the machine.
     "GA4_SCRIPT_URL": None,
+    # `consent-service demo` sets these: its site, and the local gtag.js stand-in for that site
+    # alone (every other site served by the same process loads Google's or GA4_SCRIPT_URL).
+    "DEMO_SITE_KEY": None,
+    "DEMO_GTAG_URL": None,
     # Webhooks: seconds between sender runs in a web process, per-request timeout, attempts
     # before a delivery is dead (30 s doubling to 6 h: about two days), plain http allowed.
     "WEBHOOK_INTERVAL": 5.0,

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, request
 
 from consent_service.api.http import site_cache, site_snapshot
 from consent_service.errors import ApiError
+from consent_service.outbound import is_loopback_host
 from consent_service.sites.snippet import PublishedScript, stub
 
 blp = Blueprint("banner", __name__)
@@ -21,13 +22,29 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def api_base() -> str:
+    """The service's public URL, for every link it makes: PUBLIC_BASE_URL (required in
+    production). Without it (embedded, demo, tests) only a loopback Host is taken; any other
+    Host gets no link and no script built for it (421), so a forged Host can neither put its
+    name into a mail or a banner nor make the service build and cache a script per name."""
     configured: str | None = current_app.config.get("PUBLIC_BASE_URL")
-    return configured or request.host_url.rstrip("/")
+    if configured:
+        return configured.rstrip("/")
+    if is_loopback_host(request.host.rsplit(":", 1)[0].strip("[]")):
+        return request.host_url.rstrip("/")
+    raise ApiError(
+        421,
+        "This service answers for its own address only; set PUBLIC_BASE_URL.",
+        error="misdirected_request",
+    )
 
 
 def current_script(site_key: str) -> PublishedScript:
     snapshot = site_snapshot(site_key)
-    return site_cache().script(snapshot, api_base(), current_app.config.get("GA4_SCRIPT_URL"))
+    config = current_app.config
+    gtag_url = config.get("GA4_SCRIPT_URL")
+    if config.get("DEMO_GTAG_URL") and snapshot.site_key == config.get("DEMO_SITE_KEY"):
+        gtag_url = config["DEMO_GTAG_URL"]
+    return site_cache().script(snapshot, api_base(), gtag_url)
 
 
 def script_response(script: PublishedScript, cache_control: str) -> Response:
@@ -67,7 +84,8 @@ def site_script(name: str) -> Response:
         return script_response(
             # Stale for one more minute at most: a material policy change reaches every page
             # within SCRIPT_MAX_AGE plus a minute, not an hour.
-            script, f"public, max-age={max_age}, stale-while-revalidate=60"
+            script,
+            f"public, max-age={max_age}, stale-while-revalidate=60",
         )
     if version != script.version:
         raise ApiError(
