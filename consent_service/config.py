@@ -56,6 +56,12 @@ def _env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
+def secret_from_env(name: str) -> str | None:
+    """A secret a command takes from the environment (never from its arguments, which any
+    user of the machine can read in the process list)."""
+    return os.environ.get(name) or None
+
+
 def new_ledger_key() -> str:
     from consent_service.ledger.signing import new_private_key_b64
 

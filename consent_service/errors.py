@@ -6,13 +6,14 @@ Registered on the app rather than on blueprints so that routing errors (404 for 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-log = logging.getLogger(__name__)
+from consent_service.redact import get_logger
+
+log = get_logger(__name__)
 
 
 class ApiError(HTTPException):

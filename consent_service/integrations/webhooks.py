@@ -37,6 +37,7 @@ from consent_service.ledger.records import event_record
 from consent_service.models import ConsentEvent, Site, Webhook, WebhookDelivery
 from consent_service.models.types import utcnow
 from consent_service.outbound import UrlRefused, check_endpoint, open_checked
+from consent_service.redact import redact
 
 if TYPE_CHECKING:
     from consent_service.sites.snapshot import SiteSnapshot
@@ -207,7 +208,7 @@ def deliver_due(
             delivery.last_error = None
             report.delivered += 1
         except DeliveryFailed as exc:
-            delivery.last_error = str(exc)[:500]
+            delivery.last_error = redact(str(exc))
             if delivery.attempts >= max_attempts or not webhook.active:
                 delivery.status = "dead"
                 report.dead += 1

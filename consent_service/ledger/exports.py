@@ -11,7 +11,6 @@ import csv
 import hashlib
 import io
 import json
-import logging
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,10 +32,11 @@ from consent_service.ledger.signing import (
 )
 from consent_service.models import AuditExport, ConsentEvent, LedgerEntry
 from consent_service.models.types import utcnow
+from consent_service.redact import get_logger
 
 EXPORT_FORMATS = ("csv", "jsonl", "iso27560")
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 CSV_COLUMNS = ("seq", "leaf_hash", *RECORD_FIELDS)
