@@ -11,7 +11,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from consent_service.api.http import site_cache, site_snapshot
-from consent_service.errors import ApiError
+from consent_service.errors import DATABASE_UNAVAILABLE, ApiError
+from consent_service.extensions import db
 from consent_service.outbound import is_loopback_host
 from consent_service.sites.snippet import PublishedScript, stub
 
@@ -38,13 +39,24 @@ def api_base() -> str:
     )
 
 
-def current_script(site_key: str) -> PublishedScript:
-    snapshot = site_snapshot(site_key)
+def gtag_url(site_key: str) -> str | None:
     config = current_app.config
-    gtag_url = config.get("GA4_SCRIPT_URL")
-    if config.get("DEMO_GTAG_URL") and snapshot.site_key == config.get("DEMO_SITE_KEY"):
-        gtag_url = config["DEMO_GTAG_URL"]
-    return site_cache().script(snapshot, api_base(), gtag_url)
+    if config.get("DEMO_GTAG_URL") and site_key == config.get("DEMO_SITE_KEY"):
+        return str(config["DEMO_GTAG_URL"])
+    return config.get("GA4_SCRIPT_URL")
+
+
+def current_script(site_key: str) -> PublishedScript:
+    base = api_base()
+    try:
+        return site_cache().script(site_snapshot(site_key), base, gtag_url(site_key))
+    except DATABASE_UNAVAILABLE:
+        # The database is away: the last good script from memory is better than no banner.
+        db.session.rollback()
+        last = site_cache().last_good_script(site_key, base, gtag_url(site_key))
+        if last is None:
+            raise
+        return last
 
 
 def script_response(script: PublishedScript, cache_control: str) -> Response:

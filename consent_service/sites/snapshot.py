@@ -142,6 +142,9 @@ class SiteSnapshotCache:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._snapshots: dict[str, SiteSnapshot] = {}
+        # The last script served per site, kept whatever the ttl: when the database is away,
+        # pages still get their banner (the script carries everything the first layer needs).
+        self._last_good: dict[tuple[str, str, str | None], PublishedScript] = {}
 
     def snapshot(self, site_key: str, now: float) -> SiteSnapshot:
         snapshot = self._snapshots.get(site_key)
@@ -170,4 +173,11 @@ class SiteSnapshotCache:
             config = snippet_config(get_site(snapshot.site_key), api_base, ga4_script_url)
             published = build_script(config)
             snapshot.scripts[key] = published
+        self._last_good[(snapshot.site_key, api_base, ga4_script_url)] = published
         return published
+
+    def last_good_script(
+        self, site_key: str, api_base: str, ga4_script_url: str | None
+    ) -> PublishedScript | None:
+        """The script last served for the site, for when the database cannot be read."""
+        return self._last_good.get((site_key, api_base, ga4_script_url))
