@@ -124,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     from consent_service.api import (
         banner,
         demo_pages,
+        document,
         health,
         leads,
         ledger,
@@ -145,6 +146,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(leads.blp)
     api.register_blueprint(subscriptions.blp)
     app.register_blueprint(unsubscribe.blp)
+    document.document_errors(api)
 
 
 def register_error_handlers(app: Flask) -> None:

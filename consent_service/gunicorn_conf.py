@@ -18,7 +18,9 @@ bind = "0.0.0.0:8000"
 workers = 2
 accesslog = "-"
 access_log_format = '%(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
-forwarded_allow_ips = "127.0.0.1"
+# gunicorn itself trusts no X-Forwarded-* header from anyone (its default trusts loopback):
+# the app honours them only from as many proxies as TRUSTED_PROXIES says.
+forwarded_allow_ips = ""
 
 
 class PrivateLogger(Logger):
