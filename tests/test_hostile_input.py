@@ -93,6 +93,8 @@ BAD_REQUESTS = [
     ("POST", f"/api/v1/sites/{{key}}/webhooks/deliveries/{BIG}/retry", 404),
     ("POST", f"/api/v1/sites/{{key}}/subscriptions/messages/{BIG}/retry", 404),
     ("GET", f"/api/v1/sites/{{key}}/ledger/consistency?from={BIG}&to={BIG}", 422),
+    ("GET", "/api/v1/sites/{key}/ledger/exports/4294967296/manifest", 404),
+    ("DELETE", "/api/v1/sites/{key}/webhooks/4294967296", 404),
     ("GET", "/api/v1/sites/{key}/ledger/export?from=9999-12-31T23:59:59-23:59", 422),
     ("GET", "/api/v1/sites/{key}/ledger/export?from=x%00", 422),
 ]

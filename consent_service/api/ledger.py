@@ -131,7 +131,8 @@ def export(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
 
 
 @blp.route(
-    "/api/v1/sites/<string:site_key>/ledger/exports/<int:export_id>/manifest", methods=["GET"]
+    "/api/v1/sites/<string:site_key>/ledger/exports/<int(max=2147483647):export_id>/manifest",
+    methods=["GET"],
 )
 @blp.doc(security=[{"bearerAuth": []}], **json_answer("The export's signed manifest."))
 def export_manifest(site_key: str, export_id: int) -> ResponseReturnValue:
