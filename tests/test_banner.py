@@ -464,3 +464,11 @@ def test_a_busy_service_keeps_the_decision_and_honours_retry_after(visit):
     assert [e.action for e in recorded] == ["reject_all"]
     assert len(attempts) == 2
     assert attempts[1] - attempts[0] >= 2.8  # the backoff alone would retry after 1 s
+
+
+def test_a_decision_on_a_page_with_a_huge_ad_click_url_is_recorded(visit):
+    visit.page.goto(visit.url + "?gclid=" + "Cj0KCQiA" * 3000)  # 24 KB: over the body limit
+    visit.banner().get_by_role("button", name="Accept all").click()
+    recorded = wait_for_events(visit, 1)
+    assert [e.action for e in recorded] == ["accept_all"]
+    assert recorded[0].page_url == visit.url

@@ -98,7 +98,9 @@ export const record = (action, choices, language) => {
     banner_version: C.banner_version,
     language,
     gpc: !!navigator.globalPrivacyControl,
-    url: location.href,
+    // Only what the ledger keeps: no query (an ad click's gclid, personal data) leaves the page,
+    // and a path of any length fits the 16 KiB body (the service marks what it cuts).
+    url: (location.origin + location.pathname).slice(0, 2100),
     client_time: new Date().toISOString(),
   });
   store(q);
