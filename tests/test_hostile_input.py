@@ -135,3 +135,15 @@ def test_a_chunked_body_over_the_limit_is_refused(client: Any, site: Any) -> Non
     )
     assert response.status_code == 413
     assert count_rows(ConsentEvent) == 0
+
+
+@pytest.mark.parametrize("granted", [1, "yes", "true", 0])
+def test_a_separate_consent_is_a_json_boolean(client: Any, site: Any, granted: Any) -> None:
+    body = {
+        "visitor_token": "not-checked-before-the-shape",
+        "fields": {"name": "Li Wei"},
+        "separate_consent": {"granted": granted, "wording_hash": "0" * 64},
+    }
+    response = client.post(f"/api/v1/sites/{site.site_key}/leads", json=body)
+    assert response.status_code == 422
+    assert "separate_consent" in response.get_json()["errors"]
