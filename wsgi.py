@@ -1,5 +1,5 @@
-"""WSGI entry point: `gunicorn wsgi:app`."""
+"""WSGI entry point from a checkout: `gunicorn wsgi:app` (the same app as consent_service.wsgi)."""
 
-from consent_service import create_app
+from consent_service.wsgi import app
 
-app = create_app()
+__all__ = ["app"]

@@ -81,6 +81,7 @@ def run(name: str, leads: int, latency_runs: int) -> dict[str, Any]:
 
         app = create_app()
         app.config["SITE_CACHE_SECONDS"] = 0
+        app.config["WEBHOOK_ALLOW_HTTP"] = True  # the NeoCRM stand-in is plain http on loopback
         with FakeNeoCRM() as neocrm, app.app_context():
             upgrade()
             site, _ = demo.ensure_demo_site("http://127.0.0.1")

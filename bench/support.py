@@ -30,6 +30,9 @@ def backend(name: str) -> Iterator[dict[str, str]]:
         "CONSENT_SERVICE_INSTANCE": str(workdir),
         "SECRET_KEY": secrets.token_urlsafe(48),
         "LEDGER_SIGNING_KEY": new_private_key_b64(),
+        "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+        # A benchmark's load generator is one client on loopback: no per-client limit.
+        "CONSENT_WRITES_PER_CLIENT": "0",
     }
     dbname = None
     if name == "postgresql":

@@ -23,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(config)
     register_proxy_fix(app)
     register_sessions(app)
+    register_request_guard(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -44,6 +45,13 @@ def register_sessions(app: Flask) -> None:
     from consent_service.api.http import NoSessionInterface
 
     app.session_interface = NoSessionInterface()
+
+
+def register_request_guard(app: Flask) -> None:
+    """Bad input is a 4xx at the edge: bounded path ids, bodies, depths and characters."""
+    from consent_service.api.http import register_request_guard as register
+
+    register(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -116,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     from consent_service.api import (
         banner,
         demo_pages,
+        document,
         health,
         leads,
         ledger,
@@ -139,6 +148,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(leads.blp)
     api.register_blueprint(subscriptions.blp)
     app.register_blueprint(unsubscribe.blp)
+    document.document_errors(api)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -8,15 +8,15 @@ the locks or claims that make that safe.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 
 from flask import Flask
 
 from consent_service.extensions import db
+from consent_service.redact import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class PeriodicJob:

@@ -56,6 +56,12 @@ def _env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
+def secret_from_env(name: str) -> str | None:
+    """A secret a command takes from the environment (never from its arguments, which any
+    user of the machine can read in the process list)."""
+    return os.environ.get(name) or None
+
+
 def new_ledger_key() -> str:
     from consent_service.ledger.signing import new_private_key_b64
 
@@ -127,6 +133,16 @@ def load_config(instance_path: str) -> dict[str, Any]:
                 "consent-service ledger keygen"
             )
 
+    public_base_url = os.environ.get("PUBLIC_BASE_URL", "").strip().rstrip("/") or None
+    if public_base_url is None and not (embedded or debug):
+        raise ConfigurationError(
+            "PUBLIC_BASE_URL is missing. Set it to the service's public URL, for example "
+            "https://consent.example.com: links in mails and the banner's API address are made "
+            "from it, never from a request's Host header."
+        )
+    if public_base_url and not public_base_url.startswith(("https://", "http://")):
+        raise ConfigurationError("PUBLIC_BASE_URL must start with https:// (or http://)")
+
     data_keys = [os.environ.get("DATA_ENCRYPTION_KEY", "").strip()]
     data_keys = [key for key in [*data_keys, *_env_list("DATA_ENCRYPTION_KEY_FALLBACKS")] if key]
     for key in data_keys:
@@ -149,12 +165,16 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SECRET_KEY_FALLBACKS": _env_list("SECRET_KEY_FALLBACKS"),
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "COUNTRY_HEADER": os.environ.get("COUNTRY_HEADER", "").strip() or None,
-        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").strip().rstrip("/") or None,
+        "PUBLIC_BASE_URL": public_base_url,
         "SQLITE_SYNCHRONOUS": os.environ.get("SQLITE_SYNCHRONOUS", "FULL").strip().upper(),
         "GA4_SCRIPT_URL": os.environ.get("GA4_SCRIPT_URL", "").strip() or None,
+        "DEMO_SITE_KEY": os.environ.get("DEMO_SITE_KEY", "").strip() or None,
+        "DEMO_GTAG_URL": os.environ.get("DEMO_GTAG_URL", "").strip() or None,
         "DATA_ENCRYPTION_KEY": os.environ.get("DATA_ENCRYPTION_KEY", "").strip() or None,
         "DATA_ENCRYPTION_KEY_FALLBACKS": _env_list("DATA_ENCRYPTION_KEY_FALLBACKS"),
         "EMBEDDED": embedded,
+        "CONSENT_WRITES_PER_CLIENT": _env_int("CONSENT_WRITES_PER_CLIENT", 600),
+        "CONSENT_WRITE_WINDOW": _env_int("CONSENT_WRITE_WINDOW", 60),
         **load_mail_config(),
     }
 
@@ -217,6 +237,10 @@ DEFAULTS: dict[str, Any] = {
     # Where the banner loads gtag.js from (None: Google's URL); the demo and the tests point it
     # at a local stand-in so that nothing leaves the machine.
     "GA4_SCRIPT_URL": None,
+    # `consent-service demo` sets these: its site, and the local gtag.js stand-in for that site
+    # alone (every other site served by the same process loads Google's or GA4_SCRIPT_URL).
+    "DEMO_SITE_KEY": None,
+    "DEMO_GTAG_URL": None,
     # Webhooks: seconds between sender runs in a web process, per-request timeout, attempts
     # before a delivery is dead (30 s doubling to 6 h: about two days), plain http allowed.
     "WEBHOOK_INTERVAL": 5.0,
@@ -247,6 +271,10 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_ADDRESS_WINDOW": 24 * 3600,
     "MAIL_REQUESTS_PER_CLIENT": 20,
     "MAIL_CLIENT_WINDOW": 3600,
+    # Consent writes per client network (IPv4 /24, IPv6 /48) and site, per window in seconds,
+    # counted in the database (0: no limit). Generous: an office behind one NAT is one client.
+    "CONSENT_WRITES_PER_CLIENT": 600,
+    "CONSENT_WRITE_WINDOW": 60,
     "TRUSTED_PROXIES": 0,
     "COUNTRY_HEADER": None,
     "SECRET_KEY_FALLBACKS": [],

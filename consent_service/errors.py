@@ -6,13 +6,15 @@ Registered on the app rather than on blueprints so that routing errors (404 for 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-log = logging.getLogger(__name__)
+from consent_service.redact import get_logger
+
+log = get_logger(__name__)
 
 
 class ApiError(HTTPException):
@@ -87,6 +89,26 @@ def handle_http_exception(exc: HTTPException) -> tuple[Response, int, dict[str, 
     return jsonify(error_body(exc)), exc.code or 500, headers
 
 
+#: What the database raises when it is away, full, read-only or busy: not a bug in the
+#: request, and worth trying again (503 with Retry-After; the banner keeps its decision).
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+RETRY_AFTER_SECONDS = "5"
+
+
+def handle_database_unavailable(exc: Exception) -> tuple[Response, int, dict[str, str]]:
+    from consent_service.extensions import db
+
+    log.warning("Database unavailable: %s", type(exc).__name__)
+    db.session.rollback()
+    error = ApiError(
+        503,
+        "The service cannot reach its database; try again shortly.",
+        error="database_unavailable",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+    return handle_http_exception(error)
+
+
 def handle_unexpected(exc: Exception) -> tuple[Response, int, dict[str, str]]:
     log.exception("Unhandled error", exc_info=exc)
     return handle_http_exception(InternalServerError())
@@ -94,4 +116,6 @@ def handle_unexpected(exc: Exception) -> tuple[Response, int, dict[str, str]]:
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
+    for database_error in DATABASE_UNAVAILABLE:
+        app.register_error_handler(database_error, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

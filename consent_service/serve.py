@@ -6,7 +6,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from consent_service.gunicorn_conf import access_log_format
+from consent_service.gunicorn_conf import PrivateLogger, access_log_format, forwarded_allow_ips
 
 
 class GunicornApp(BaseApplication):
@@ -35,6 +35,8 @@ def serve(bind: str, workers: int = 2, factory: Any = None, **options: Any) -> N
         "workers": workers,
         "accesslog": "-",
         "access_log_format": access_log_format,
+        "logger_class": PrivateLogger,
+        "forwarded_allow_ips": forwarded_allow_ips,
         **options,
     }
     GunicornApp(factory, settings).run()

@@ -18,6 +18,14 @@ export interface ConsentChange extends ConsentState {
   withdrawn: string[];
 }
 
+/** A decision the service refused for good (a 4xx other than 429): it is not retried. */
+export interface ConsentError {
+  status: number;
+  event_id: string;
+  /** The service's answer: {code, status, message, errors}, or 0 when it was not JSON. */
+  error: { code: number; status: string; message: string; errors: Record<string, unknown> } | 0;
+}
+
 export interface ConsentService {
   /** true / false, or null while the visitor has not decided (or must decide again). */
   get(category: string): boolean | null;
@@ -25,6 +33,7 @@ export interface ConsentService {
   /** Returns a function that removes the listener. */
   on(type: "change", listener: (change: ConsentChange) => void): () => void;
   on(type: "ready", listener: (state: ConsentState) => void): () => void;
+  on(type: "error", listener: (error: ConsentError) => void): () => void;
   /** Opens the preferences dialog. */
   open(): void;
   acceptAll(): void;
@@ -44,6 +53,7 @@ declare global {
   interface DocumentEventMap {
     "consent:ready": CustomEvent<ConsentState>;
     "consent:change": CustomEvent<ConsentChange>;
+    "consent:error": CustomEvent<ConsentError>;
   }
   /** Fired on a <form data-consent-form> once the service accepted it (202); the form was reset. */
   interface HTMLElementEventMap {

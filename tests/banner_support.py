@@ -79,8 +79,9 @@ def serve(app: Flask) -> Iterator[LiveServer]:
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base_url = f"http://127.0.0.1:{server.server_port}"
-    app.config["GA4_SCRIPT_URL"] = f"{base_url}/static/demo/gtag-standin.js"
     site, _ = demo.ensure_demo_site(base_url)
+    app.config["DEMO_SITE_KEY"] = site.site_key
+    app.config["DEMO_GTAG_URL"] = f"{base_url}/static/demo/gtag-standin.js"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -340,6 +340,8 @@ class FakeNeoCRM:
         name = data.get("name")
         if not isinstance(name, str) or not name:
             return 400, {"code": 400, "msg": "data.name is required"}
+        if "@" in name:  # as CRMs do, the refusal echoes the record it refused
+            return 400, {"code": 400, "msg": f"data.name may not be an address: {data}"}
         with self._lock:
             lead_id = self._state.next_id
             self._state.next_id += 1

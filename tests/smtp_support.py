@@ -83,6 +83,15 @@ class Collector:
         self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str]]] = []
 
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        """Like a real server, a refusal quotes the address (for addresses "refused…@")."""
+        if address.startswith("refused"):
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.raw.append(bytes(envelope.original_content or envelope.content))
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))

@@ -178,7 +178,6 @@ REJECTED_BODIES: list[tuple[str, Any, int, str | None]] = [
     ("bad banner hash", {"banner_version": "xyz"}, 422, "banner_version"),
     ("string boolean", {"choices": {"analytics": "yes"}}, 422, "choices"),
     ("missing action", {"action": ...}, 422, "action"),
-    ("bad url", {"url": "javascript:alert(1)"}, 422, "url"),
     ("bad time", {"client_time": "yesterday"}, 422, "client_time"),
     ("foreign token", {"visitor_token": "abc.def"}, 422, "visitor_token"),
     ("bad source", {"source": "carrier-pigeon"}, 422, "source"),

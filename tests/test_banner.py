@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -434,3 +435,50 @@ def test_right_to_left_locale_turns_the_banner(visit):
     visit.banner().wait_for()
     assert visit.page.locator("#consent-service").get_attribute("dir") == "rtl"
     assert visit.banner().locator("h2").inner_text() == "نحن نقدّر خصوصيتك"
+
+
+def test_a_refused_decision_is_reported_not_dropped_silently(visit):
+    def refuse(route):
+        body = {"code": 422, "status": "validation_failed", "message": "No.", "errors": {}}
+        route.fulfill(status=422, json=body)
+
+    visit.context.route("**/consents", refuse)
+    visit.context.add_init_script(
+        "window.refused = [];"
+        " document.addEventListener('consent:error', e => refused.push(e.detail));"
+    )
+    visit.page.goto(visit.url)
+    visit.banner().get_by_role("button", name="Accept all").click()
+    visit.page.wait_for_function("() => window.refused.length === 1")
+    detail = visit.page.evaluate("refused[0]")
+    assert detail["status"] == 422
+    assert detail["error"]["status"] == "validation_failed"
+    assert any("consent-service: refused" in text for text in visit.errors())
+    assert visit.page.evaluate("Object.values(localStorage).join('')") == "[]"
+
+
+def test_a_busy_service_keeps_the_decision_and_honours_retry_after(visit):
+    attempts: list[float] = []
+
+    def busy_once(route):
+        attempts.append(time.monotonic())
+        if len(attempts) == 1:
+            route.fulfill(status=503, headers={"Retry-After": "3"}, json={"code": 503})
+        else:
+            route.continue_()
+
+    visit.context.route("**/consents", busy_once)
+    visit.page.goto(visit.url)
+    visit.banner().get_by_role("button", name="Reject all").click()
+    recorded = wait_for_events(visit, 1, timeout=15)
+    assert [e.action for e in recorded] == ["reject_all"]
+    assert len(attempts) == 2
+    assert attempts[1] - attempts[0] >= 2.8  # the backoff alone would retry after 1 s
+
+
+def test_a_decision_on_a_page_with_a_huge_ad_click_url_is_recorded(visit):
+    visit.page.goto(visit.url + "?gclid=" + "Cj0KCQiA" * 3000)  # 24 KB: over the body limit
+    visit.banner().get_by_role("button", name="Accept all").click()
+    recorded = wait_for_events(visit, 1)
+    assert [e.action for e in recorded] == ["accept_all"]
+    assert recorded[0].page_url == visit.url

@@ -73,3 +73,33 @@ def test_ga4_setting_from_the_cli(runner, site):
     )  # fmt: skip
     assert good.exit_code == 0, good.output
     assert (site.ga4_measurement_id, site.ga4_mode) == ("G-ABCDE12345", "advanced")
+
+
+def test_a_forged_host_gets_no_script_and_no_cached_build(app_factory, site):
+    cached = app_factory(SITE_CACHE_SECONDS=600)
+    with cached.app_context():
+        client = cached.test_client()
+        forged = client.get(f"/c/{site.site_key}.js", headers={"Host": "evil.example"})
+        assert forged.status_code == 421
+        assert b"evil.example" not in forged.data
+        cached.config["PUBLIC_BASE_URL"] = "https://consent.example.com"
+        for host in ("evil.example", "other.example", "localhost"):
+            script = client.get(f"/c/{site.site_key}.js", headers={"Host": host})
+            assert script.status_code == 200
+            assert b"https://consent.example.com" in script.data
+            assert b"evil.example" not in script.data
+        snapshot = cached.extensions["consent_site_cache"].snapshot(site.site_key, 0.0)
+        assert len(snapshot.scripts) == 1
+
+
+def test_the_gtag_stand_in_is_for_the_demo_site_only(app, client, site):
+    from consent_service.sites import registry
+
+    other = registry.create_site("Other", origins=["https://other.example"])
+    registry.set_ga4(other, "G-OTHER123")
+    app.config["DEMO_SITE_KEY"] = site.site_key
+    app.config["DEMO_GTAG_URL"] = "http://localhost/static/demo/gtag-standin.js"
+    assert b"gtag-standin.js" in client.get(f"/c/{site.site_key}.js").data
+    other_script = client.get(f"/c/{other.site_key}.js").data
+    assert b"gtag-standin.js" not in other_script
+    assert b"googletagmanager.com" in other_script

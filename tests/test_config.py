@@ -63,9 +63,22 @@ def test_production_reads_rotation_and_proxies(monkeypatch, tmp_path):
     monkeypatch.setenv("LEDGER_SIGNING_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
     monkeypatch.setenv("SECRET_KEY_FALLBACKS", "old-one, older-one")
     monkeypatch.setenv("TRUSTED_PROXIES", "1")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://consent.example.com")
     config = load_config(str(tmp_path))
     assert config["SECRET_KEY_FALLBACKS"] == ["old-one", "older-one"]
     assert config["TRUSTED_PROXIES"] == 1
     monkeypatch.setenv("TRUSTED_PROXIES", "many")
     with pytest.raises(ConfigurationError, match="TRUSTED_PROXIES"):
         load_config(str(tmp_path))
+
+
+def test_production_requires_public_base_url(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgres://db/consent")
+    monkeypatch.setenv("SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+    for name in ("FLASK_DEBUG", "CONSENT_SERVICE_DEMO", "PUBLIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigurationError, match="PUBLIC_BASE_URL"):
+        load_config(str(tmp_path))
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://consent.example.com/")
+    assert load_config(str(tmp_path))["PUBLIC_BASE_URL"] == "https://consent.example.com"

@@ -46,7 +46,8 @@ FIELDS = {
 
 
 @pytest.fixture
-def neocrm() -> Iterator[FakeNeoCRM]:
+def neocrm(app) -> Iterator[FakeNeoCRM]:
+    app.config["WEBHOOK_ALLOW_HTTP"] = True  # the stand-in is plain http on loopback
     forget_tokens()
     with FakeNeoCRM() as server:
         yield server
@@ -418,16 +419,19 @@ def test_connection_secrets_are_encrypted_and_settings_checked(app, site, neocrm
             connect(site, neocrm, **bad)
 
 
-def test_crm_commands_configure_and_deliver(app, client, site, neocrm, runner):
+def test_crm_commands_configure_and_deliver(app, client, site, neocrm, runner, tmp_path):
+    secret_file = tmp_path / "client-secret"
+    secret_file.write_text(neocrm.client_secret + "\n")
     configured = runner.invoke(
         args=[
             "crm", "configure", "--site", site.site_key,
             "--auth-url", neocrm.url, "--instance-url", neocrm.url,
-            "--client-id", neocrm.client_id, "--client-secret", neocrm.client_secret,
-            "--username", neocrm.username, "--password", neocrm.password,
+            "--client-id", neocrm.client_id, "--client-secret-file", str(secret_file),
+            "--username", neocrm.username, "--password-file", "-",
             "--field-map", json.dumps({"website": "customItem101__c"}),
             "--fixed", '{"entityType": 1}',
-        ]
+        ],
+        input=neocrm.password + "\n",
     )  # fmt: skip
     assert configured.exit_code == 0, configured.output
     assert "website -> customItem101__c" in configured.output
@@ -439,10 +443,17 @@ def test_crm_commands_configure_and_deliver(app, client, site, neocrm, runner):
     assert "delivered 1" in status.output
     bad = runner.invoke(
         args=["crm", "configure", "--site", site.site_key, "--auth-url", neocrm.url,
-              "--instance-url", neocrm.url, "--client-id", "c", "--client-secret", "s",
-              "--username", "u", "--password", "p", "--field-map", "{not json"]
+              "--instance-url", neocrm.url, "--client-id", "c", "--client-secret-file", "-",
+              "--username", "u", "--password-file", "-", "--field-map", "{not json"],
+        input="s\np\n",
     )  # fmt: skip
     assert bad.exit_code != 0 and "not JSON" in bad.output
+    argv = runner.invoke(
+        args=["crm", "configure", "--site", site.site_key, "--auth-url", neocrm.url,
+              "--instance-url", neocrm.url, "--client-id", "c", "--client-secret", "s",
+              "--username", "u", "--password", "p"]
+    )  # fmt: skip
+    assert argv.exit_code == 2  # secrets on the command line are not taken
     missing = runner.invoke(args=["crm", "retry", "--site", site.site_key, "--lead", "nope"])
     assert missing.exit_code != 0
 
@@ -515,3 +526,17 @@ def test_bundles_carry_the_disclosures_under_the_signed_manifest(
     (tmp_path / "disclosures.jsonl").write_text("")  # a record removed
     verdict = verify.verify_bundle(tmp_path)
     assert not verdict.ok and "disclosure records match manifest" in verdict.failures
+
+
+def test_crm_secrets_come_from_the_environment(app, site, neocrm, runner, monkeypatch):
+    monkeypatch.setenv("NEOCRM_CLIENT_SECRET", neocrm.client_secret)
+    monkeypatch.delenv("NEOCRM_PASSWORD", raising=False)
+    args = [
+        "crm", "configure", "--site", site.site_key, "--auth-url", neocrm.url,
+        "--instance-url", neocrm.url, "--client-id", neocrm.client_id,
+        "--username", neocrm.username,
+    ]  # fmt: skip
+    missing = runner.invoke(args=args)
+    assert missing.exit_code == 2 and "NEOCRM_PASSWORD" in missing.output
+    monkeypatch.setenv("NEOCRM_PASSWORD", neocrm.password)
+    assert runner.invoke(args=args).exit_code == 0

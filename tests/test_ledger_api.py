@@ -6,7 +6,11 @@ import csv
 import io
 import json
 
+import pytest
+
 from consent_service.canonical import canonical_json
+from consent_service.extensions import db
+from consent_service.ledger import exports
 from consent_service.ledger.merkle import leaf_hash
 from consent_service.ledger.merkle_proofs import verify_consistency, verify_inclusion
 from consent_service.ledger.sealing import seal_site
@@ -176,3 +180,30 @@ def test_ledger_access_rules(client, site, admin_token):
     _, foreign = access.issue_token(other, "auditor")
     assert client.get(url, headers=auth(foreign)).status_code == 404
     assert count_rows(AuditExport) == 0
+
+
+def test_an_export_that_breaks_mid_stream_is_marked_failed(client, site, admin_token, monkeypatch):
+    for _ in range(3):
+        record(client, site)
+    seal_site(site)
+
+    def breaking(rows, fmt, site_name):
+        for row in rows:
+            yield (json.dumps(row["event_id"]) + "\n").encode()
+            raise OSError("disk went away")
+
+    monkeypatch.setattr(exports, "render_rows", breaking)
+    response = client.get(
+        f"/api/v1/sites/{site.site_key}/ledger/export", headers=auth(admin_token), buffered=False
+    )
+    assert response.status_code == 200
+    with pytest.raises(OSError):
+        b"".join(response.response)
+    exported = AuditExport.query.one()
+    db.session.refresh(exported)
+    assert exported.failed_at is not None and exported.manifest is None
+    manifest = client.get(
+        response.headers["Link"].split(";")[0].strip("<>"), headers=auth(admin_token)
+    )
+    assert manifest.status_code == 410
+    assert manifest.get_json()["status"] == "export_failed"

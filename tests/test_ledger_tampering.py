@@ -28,7 +28,8 @@ APPEND_ONLY = ("consent_events", "ledger_entries", "ledger_checkpoints")
 
 
 @pytest.fixture
-def sealed_ledger(client, site):
+def sealed_ledger(app, client, site):
+    app.config["CONSENT_WRITES_PER_CLIENT"] = 0  # one test client writes the whole ledger
     for index in range(EVENTS):
         action = ("accept_all", "reject_all", "custom")[index % 3]
         body = decision_body(site, action=action, choices={} if action != "custom" else None)

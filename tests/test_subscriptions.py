@@ -694,11 +694,22 @@ def test_browsers_are_held_to_the_sites_origins(client, site):
     assert client.post("/api/v1/sites/nope/subscriptions", json=body).status_code == 404
 
 
-def test_links_fall_back_to_the_request_host(app, client, site, smtp):
+def test_links_fall_back_to_a_loopback_host_only(app, client, site, smtp):
     app.config["PUBLIC_BASE_URL"] = None
     subscribe(client, site, "local@example.com")
     send()
     assert confirm_link(smtp).startswith("http://localhost/confirm/")
+    forged = client.post(
+        f"/api/v1/sites/{site.site_key}/subscriptions",
+        json={
+            "email": "forged@example.com",
+            "locale": "en",
+            "wording_hash": wording_hash(WORDING_EN),
+        },
+        headers={"Host": "evil.example"},
+    )
+    assert forged.status_code == 421
+    assert count_rows(MailMessage) == 1
 
 
 def test_erasure_forgets_the_address_but_keeps_it_suppressed(client, site, admin, smtp):

@@ -207,3 +207,18 @@ def test_cli(runner, site, receiver, app):
         args=["webhooks", "remove", "--site", site.site_key, "--id", str(hook["id"])]
     )
     assert removed.exit_code == 0
+
+
+def test_an_endpoint_added_a_moment_ago_gets_the_next_event(app_factory, site, receiver):
+    cached = app_factory(SITE_CACHE_SECONDS=60, WEBHOOK_ALLOW_HTTP=True)
+    with cached.app_context():
+        client = cached.test_client()
+        assert record(client, site).status_code == 201  # the site is now in the cache
+        webhooks.add_webhook(site, receiver.url, allow_http=True)
+        assert record(client, site).status_code == 201
+        assert count_rows(WebhookDelivery) == 1
+
+
+def test_the_banner_script_is_stale_for_a_minute_at_most(client, site):
+    cache_control = client.get(f"/c/{site.site_key}.js").headers["Cache-Control"]
+    assert cache_control == "public, max-age=300, stale-while-revalidate=60"

@@ -12,7 +12,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from consent_service.api.http import site_cache, site_snapshot
-from consent_service.errors import ApiError
+from consent_service.errors import DATABASE_UNAVAILABLE, ApiError
+from consent_service.extensions import db
+from consent_service.outbound import is_loopback_host
 from consent_service.sites.snippet import PublishedScript, stub
 
 blp = Blueprint("banner", __name__)
@@ -22,13 +24,40 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def api_base() -> str:
+    """The service's public URL, for every link it makes: PUBLIC_BASE_URL (required in
+    production). Without it (embedded, demo, tests) only a loopback Host is taken; any other
+    Host gets no link and no script built for it (421), so a forged Host can neither put its
+    name into a mail or a banner nor make the service build and cache a script per name."""
     configured: str | None = current_app.config.get("PUBLIC_BASE_URL")
-    return configured or request.host_url.rstrip("/")
+    if configured:
+        return configured.rstrip("/")
+    if is_loopback_host(request.host.rsplit(":", 1)[0].strip("[]")):
+        return request.host_url.rstrip("/")
+    raise ApiError(
+        421,
+        "This service answers for its own address only; set PUBLIC_BASE_URL.",
+        error="misdirected_request",
+    )
+
+
+def gtag_url(site_key: str) -> str | None:
+    config = current_app.config
+    if config.get("DEMO_GTAG_URL") and site_key == config.get("DEMO_SITE_KEY"):
+        return str(config["DEMO_GTAG_URL"])
+    return config.get("GA4_SCRIPT_URL")
 
 
 def current_script(site_key: str) -> PublishedScript:
-    snapshot = site_snapshot(site_key)
-    return site_cache().script(snapshot, api_base(), current_app.config.get("GA4_SCRIPT_URL"))
+    base = api_base()
+    try:
+        return site_cache().script(site_snapshot(site_key), base, gtag_url(site_key))
+    except DATABASE_UNAVAILABLE:
+        # The database is away: the last good script from memory is better than no banner.
+        db.session.rollback()
+        last = site_cache().last_good_script(site_key, base, gtag_url(site_key))
+        if last is None:
+            raise
+        return last
 
 
 def script_response(script: PublishedScript, cache_control: str) -> Response:
@@ -66,7 +95,10 @@ def site_script(name: str) -> Response:
     if not version:
         max_age = current_app.config["SCRIPT_MAX_AGE"]
         return script_response(
-            script, f"public, max-age={max_age}, stale-while-revalidate={max_age * 12}"
+            # Stale for one more minute at most: a material policy change reaches every page
+            # within SCRIPT_MAX_AGE plus a minute, not an hour.
+            script,
+            f"public, max-age={max_age}, stale-while-revalidate=60",
         )
     if version != script.version:
         raise ApiError(

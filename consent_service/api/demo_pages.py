@@ -2,7 +2,7 @@
 
 Served under a strict Content Security Policy (nonces, 'strict-dynamic', no 'unsafe-inline',
 no 'unsafe-eval') to show that the banner needs nothing looser. Nothing on these pages loads
-from another host: gtag.js is a local stand-in (GA4_SCRIPT_URL) and the video is local.
+from another host: gtag.js is a local stand-in (DEMO_GTAG_URL) and the video is local.
 """
 
 from __future__ import annotations

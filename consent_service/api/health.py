@@ -19,10 +19,31 @@ def healthz() -> ResponseReturnValue:
 
 @blp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    """Ready when the database answers; the other dependencies never make us unready."""
+    """Ready when the database takes a write, not merely answers a read: with its disk full or
+    read-only every consent would fail while SELECT 1 still works. The other dependencies (SMTP,
+    NeoCRM, webhooks) never make us unready: their work waits in outboxes."""
     try:
-        db.session.execute(text("SELECT 1"))
+        probe_write()
     except Exception as exc:  # any driver error means "not ready": the answer, not a crash
         db.session.rollback()
-        raise ApiError(503, "The database is unreachable.", error="database_unreachable") from exc
+        raise ApiError(
+            503,
+            "The database cannot take a write.",
+            error="database_unreachable",
+            headers={"Retry-After": "5"},
+        ) from exc
     return jsonify(status="ok", database="ok")
+
+
+def probe_write() -> None:
+    """A write that changes nothing. PostgreSQL: in a transaction rolled back (the row is
+    locked and a new version written, so a read-only or failing server refuses it). SQLite:
+    committed, because SQLite touches the disk only at commit, where a full disk shows."""
+    touch = text("UPDATE alembic_version SET version_num = version_num")
+    with db.engine.connect() as connection:
+        transaction = connection.begin()
+        connection.execute(touch)
+        if connection.dialect.name == "sqlite":
+            transaction.commit()
+        else:
+            transaction.rollback()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
+import re
 import time
 from typing import Any
 
 from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SessionInterface
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 
 from consent_service.consents.decisions import RequestContext
 from consent_service.errors import ApiError
@@ -15,6 +20,100 @@ from consent_service.netinfo import country_code, truncate_ip
 from consent_service.sites.snapshot import SiteSnapshot, SiteSnapshotCache
 
 CORS_MAX_AGE = "86400"
+#: Deeper JSON than any of our bodies has is refused before a parser recurses into it.
+MAX_JSON_DEPTH = 16
+#: Characters no column can keep: NUL (PostgreSQL refuses it in text) and lone surrogates
+#: (not encodable as UTF-8). Refused at the edge, so no operation ever sees them.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_INT64 = 2**63 - 1
+
+
+class Int64Converter(IntegerConverter):
+    """`<int:…>` path ids that fit a BIGINT; a larger number matches no route (404)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_INT64)
+        super().__init__(map, *args, **kwargs)
+
+
+def register_request_guard(app: Flask) -> None:
+    """Refuse what no endpoint can take before any view or schema sees it (a 4xx, never a
+    500): oversized bodies however they are framed, JSON nested too deep, numbers too big for
+    a 64-bit column, and NUL or lone surrogates anywhere in the path, query or body."""
+    app.url_map.converters["int"] = Int64Converter
+    app.before_request(guard_request)
+
+
+def guard_request() -> None:
+    for value in (request.view_args or {}).values():
+        if isinstance(value, str) and UNSTORABLE.search(value):
+            raise ApiError(404, "No such resource.", error="not_found")
+    bad = [name for name, value in request.args.items(multi=True) if UNSTORABLE.search(value)]
+    bad += [name for name in request.args if UNSTORABLE.search(name)]
+    if bad:
+        errors = {UNSTORABLE.sub("?", bad[0]): ["Contains characters that cannot be stored."]}
+        raise ApiError(422, "Invalid query parameters.", error="validation_failed", errors=errors)
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        check_body()
+
+
+def check_body() -> None:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    environ = request.environ
+    chunked = request.content_length is None and environ.get("wsgi.input_terminated")
+    if chunked and limit is not None:
+        # A chunked body has no Content-Length, and Werkzeug would cut it silently at the
+        # limit (leaving a shorter, maybe still valid, body): count what actually arrives.
+        data = environ["wsgi.input"].read(limit + 1)
+        if len(data) > limit:
+            raise RequestEntityTooLarge()
+        environ["wsgi.input"] = io.BytesIO(data)
+        environ["CONTENT_LENGTH"] = str(len(data))
+    if not request.is_json:
+        return
+    raw = request.get_data(cache=True)
+    if not raw:
+        return
+    try:
+        body = json.loads(raw)
+    except RecursionError as exc:
+        raise ApiError(400, "The JSON body is nested too deeply.", error="bad_request") from exc
+    except ValueError:
+        return  # the schema's parser answers 400 "Invalid JSON body."
+    problem = json_problem(body, 0)
+    if problem is not None:
+        where, message = problem
+        raise ApiError(
+            422, "Invalid request.", error="validation_failed", errors={where: [message]}
+        )
+
+
+def json_problem(value: Any, depth: int, where: str = "_body") -> tuple[str, str] | None:
+    """The first thing in a parsed body no endpoint can take: (top-level field, message)."""
+    if depth > MAX_JSON_DEPTH:
+        return where, f"Nested deeper than {MAX_JSON_DEPTH} levels."
+    if isinstance(value, str):
+        if UNSTORABLE.search(value):
+            return where, "Contains characters that cannot be stored (NUL, lone surrogate)."
+    elif isinstance(value, bool):
+        return None
+    elif isinstance(value, int):
+        if abs(value) > MAX_INT64:
+            return where, "Number too large."
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            field = UNSTORABLE.sub("?", key) if depth == 0 else where
+            if UNSTORABLE.search(key):
+                return field, "Contains characters that cannot be stored (NUL, lone surrogate)."
+            problem = json_problem(item, depth + 1, field)
+            if problem is not None:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            problem = json_problem(item, depth + 1, where)
+            if problem is not None:
+                return problem
+    return None
 
 
 class NoSessionInterface(SessionInterface):
@@ -111,7 +210,7 @@ def request_context() -> RequestContext:
     header = current_app.config.get("COUNTRY_HEADER")
     return RequestContext(
         ip_prefix=truncate_ip(request.remote_addr),
-        user_agent=request.headers.get("User-Agent") or None,
+        user_agent=UNSTORABLE.sub("", request.headers.get("User-Agent", "")) or None,
         country=country_code(request.headers.get(header)) if header else None,
         sec_gpc=request.headers.get("Sec-GPC") == "1",
     )

@@ -28,6 +28,35 @@ CONTENT_TYPES = {
 }
 
 
+def json_answer(description: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The documented 200 of a ledger read: a JSON object (its fields in docs/ledger.md)."""
+    schema: dict[str, Any] = {"type": "object"}
+    if required:
+        schema["required"] = list(required)
+    return {
+        "responses": {
+            "200": {"description": description, "content": {"application/json": {"schema": schema}}}
+        }
+    }
+
+
+EXPORT_ANSWER = {
+    "responses": {
+        "200": {
+            "description": "The sealed events, streamed: CSV, or JSON Lines (jsonl, iso27560).",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+            "headers": {
+                "Link": {"schema": {"type": "string"}, "description": "The manifest's URL."},
+                "X-Export-Id": {"schema": {"type": "string"}},
+            },
+        }
+    }
+}
+
+
 def reader(site_key: str) -> tuple[Any, ApiToken]:
     site = site_snapshot(site_key)
     token = authorize(site.site_id, bearer_token(request.headers.get("Authorization")), READERS)
@@ -35,20 +64,23 @@ def reader(site_key: str) -> tuple[Any, ApiToken]:
 
 
 @blp.route("/.well-known/consent-ledger-keys", methods=["GET"])
+@blp.doc(**json_answer("Every public key that ever signed, with its key id."))
 def ledger_keys() -> ResponseReturnValue:
     """Every public key that signed checkpoints, receipts or manifests, old ones included."""
     return public_key_document(published_keys())
 
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/checkpoints/latest", methods=["GET"])
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(
+    security=[{"bearerAuth": []}], **json_answer("The latest signed checkpoint.", ("tree_size",))
+)
 def latest_checkpoint(site_key: str) -> ResponseReturnValue:
     site, _ = reader(site_key)
     return proofs.checkpoint_document(site.site_key, proofs.require_checkpoint(site.site_id))
 
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/proof/<string:event_id>", methods=["GET"])
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=[{"bearerAuth": []}], **json_answer("The event's inclusion proof."))
 def inclusion_proof(site_key: str, event_id: str) -> ResponseReturnValue:
     site, _ = reader(site_key)
     try:
@@ -62,7 +94,7 @@ def inclusion_proof(site_key: str, event_id: str) -> ResponseReturnValue:
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/consistency", methods=["GET"])
 @blp.arguments(ConsistencyQuerySchema(), location="query", unknown=RAISE)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=[{"bearerAuth": []}], **json_answer("A consistency proof between two sizes."))
 def consistency(query: dict[str, int], site_key: str) -> ResponseReturnValue:
     site, _ = reader(site_key)
     return proofs.consistency_between(site.site_id, site.site_key, query["from_"], query["to"])
@@ -70,7 +102,7 @@ def consistency(query: dict[str, int], site_key: str) -> ResponseReturnValue:
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/export", methods=["GET"])
 @blp.arguments(ExportQuerySchema(), location="query", unknown=RAISE)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=[{"bearerAuth": []}], **EXPORT_ANSWER)
 def export(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
     """Stream sealed events; the manifest is at the URL in the `Link` header once done."""
     site, token = reader(site_key)
@@ -99,9 +131,10 @@ def export(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
 
 
 @blp.route(
-    "/api/v1/sites/<string:site_key>/ledger/exports/<int:export_id>/manifest", methods=["GET"]
+    "/api/v1/sites/<string:site_key>/ledger/exports/<int(max=2147483647):export_id>/manifest",
+    methods=["GET"],
 )
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=[{"bearerAuth": []}], **json_answer("The export's signed manifest."))
 def export_manifest(site_key: str, export_id: int) -> ResponseReturnValue:
     site, _ = reader(site_key)
     return exports.export_manifest(site.site_id, export_id)

@@ -59,7 +59,7 @@ def add_webhook(body: dict[str, Any], site_key: str) -> dict[str, Any]:
     }
 
 
-@blp.route("/<string:site_key>/webhooks/<int:webhook_id>", methods=["DELETE"])
+@blp.route("/<string:site_key>/webhooks/<int(max=2147483647):webhook_id>", methods=["DELETE"])
 @blp.response(204)
 @blp.doc(security=[{"bearerAuth": []}])
 def remove_webhook(site_key: str, webhook_id: int) -> None:

@@ -9,6 +9,7 @@ import click
 from flask.cli import with_appcontext
 
 from consent_service.cli.common import site_or_fail
+from consent_service.config import secret_from_env
 from consent_service.integrations.crm import connection as crm_connection
 from consent_service.integrations.crm import delivery, leads
 
@@ -30,14 +31,51 @@ def _json_option(value: str | None, option: str) -> dict[str, Any] | None:
     return parsed
 
 
+class _StdinLines:
+    """stdin read once, handed out a line at a time to the options given as -."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] | None = None
+
+    def next(self) -> str:
+        if self.lines is None:
+            self.lines = click.get_text_stream("stdin").read().splitlines()
+        return self.lines.pop(0) if self.lines else ""
+
+
+def _secret(path: str | None, env_name: str, option: str, stdin: _StdinLines) -> str:
+    if path == "-":
+        value: str | None = stdin.next()
+    elif path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                value = handle.read().strip("\r\n")
+        except OSError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from exc
+    else:
+        value = secret_from_env(env_name)
+    if not value:
+        raise click.UsageError(f"Give {option} (a file, or - for stdin) or set {env_name}.")
+    return value
+
+
 @crm_group.command("configure")
 @click.option("--site", "site_key", required=True)
 @click.option("--auth-url", required=True, help="NeoCRM login host; /oauth2/token is appended.")
 @click.option("--instance-url", required=True, help="NeoCRM API host (/rest/data/v2.0/...).")
 @click.option("--client-id", required=True)
-@click.option("--client-secret", required=True)
+@click.option(
+    "--client-secret-file",
+    default=None,
+    help="File holding the client secret, or - for stdin; default: $NEOCRM_CLIENT_SECRET.",
+)
 @click.option("--username", required=True)
-@click.option("--password", required=True)
+@click.option(
+    "--password-file",
+    default=None,
+    help="File holding the password, or - for stdin (after the secret, one per line); "
+    "default: $NEOCRM_PASSWORD.",
+)
 @click.option(
     "--field-map",
     default=None,
@@ -51,15 +89,22 @@ def crm_configure(
     auth_url: str,
     instance_url: str,
     client_id: str,
-    client_secret: str,
+    client_secret_file: str | None,
     username: str,
-    password: str,
+    password_file: str | None,
     field_map: str | None,
     fixed: str | None,
 ) -> None:
-    """Connect a site to its NeoCRM tenant (the secret and password are stored encrypted)."""
+    """Connect a site to its NeoCRM tenant (the secret and password are stored encrypted).
 
+    Secrets never come from the command line: from a file, stdin or the environment.
+    """
     site = site_or_fail(site_key)
+    stdin = _StdinLines()
+    client_secret = _secret(
+        client_secret_file, "NEOCRM_CLIENT_SECRET", "--client-secret-file", stdin
+    )
+    password = _secret(password_file, "NEOCRM_PASSWORD", "--password-file", stdin)
     try:
         connection = crm_connection.configure(
             site,

@@ -45,6 +45,9 @@ def demo_command(host: str, port: int, workers: int, no_serve: bool) -> None:
     from consent_service.serve import serve
 
     os.environ.setdefault("CONSENT_SERVICE_DEMO", "1")
-    # The demo page must not call Google: its gtag.js is a local stand-in.
-    os.environ.setdefault("GA4_SCRIPT_URL", f"{base_url}/static/demo/gtag-standin.js")
+    os.environ.setdefault("PUBLIC_BASE_URL", base_url)
+    # The demo page must not call Google: the demo site's gtag.js is a local stand-in (only the
+    # demo site's: other sites served by this process load Google's).
+    os.environ.setdefault("DEMO_SITE_KEY", site.site_key)
+    os.environ.setdefault("DEMO_GTAG_URL", f"{base_url}/static/demo/gtag-standin.js")
     serve(bind=f"{host}:{port}", workers=workers)

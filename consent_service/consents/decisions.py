@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from consent_service import errors as errors_module
 from consent_service.canonical import sha256_hex
+from consent_service.consents.limits import count_write
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.ledger.records import event_record, issue_receipt
@@ -137,11 +138,23 @@ def request_fingerprint(decision: dict[str, Any]) -> str:
     )
 
 
+TRUNCATED = "...[truncated]"
+
+
 def strip_query(url: str | None) -> str | None:
-    """Keep a page URL without its query string or fragment (they often carry personal data)."""
-    if not url:
+    """Keep a page URL without its query string or fragment (they often carry personal data).
+
+    Whatever a browser sends is taken, never refused (that would lose the decision): a long
+    path is cut to the column's size and ends with a visible marker, so nobody mistakes it for
+    the page's real address; what is not a web page's address (`about:`, `javascript:`, a
+    browser extension's page) is not kept at all.
+    """
+    if not url or not url.strip().lower().startswith(("http://", "https://")):
         return None
-    return url.split("#", 1)[0].split("?", 1)[0][:MAX_URL_LENGTH]
+    kept = url.strip().split("#", 1)[0].split("?", 1)[0]
+    if len(kept) > MAX_URL_LENGTH:
+        kept = kept[: MAX_URL_LENGTH - len(TRUNCATED)] + TRUNCATED
+    return kept or None
 
 
 def record_decision(
@@ -172,6 +185,7 @@ def record_decision(
     if errors:
         raise ValidationFailed(errors)
 
+    count_write(site.site_id, context.ip_prefix)
     event = ConsentEvent(
         site_id=site.site_id,
         event_id=decision["event_id"],

@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import or_, select
@@ -37,6 +36,8 @@ from consent_service.integrations.outbox import backoff, claim
 from consent_service.ledger.records import event_record
 from consent_service.models import ConsentEvent, Site, Webhook, WebhookDelivery
 from consent_service.models.types import utcnow
+from consent_service.outbound import UrlRefused, check_endpoint, open_checked
+from consent_service.redact import redact
 
 if TYPE_CHECKING:
     from consent_service.sites.snapshot import SiteSnapshot
@@ -51,23 +52,17 @@ class DeliveryFailed(Exception):
 
 
 def validate_url(url: str, allow_http: bool = False) -> str:
-    parts = urlsplit(url.strip())
-    schemes = ("https", "http") if allow_http else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
+    """https to a public address; `allow_http` (WEBHOOK_ALLOW_HTTP, development) also takes
+    http and a receiver on loopback or a private network."""
+    try:
+        return check_endpoint(url, allow_local=allow_http)
+    except UrlRefused as exc:
         raise ApiError(
             422,
-            "A webhook URL must be https://host/… .",
+            "A webhook URL must be https:// to a public host, without credentials.",
             error="validation_failed",
-            errors={"url": ["Must be an https URL."]},
-        )
-    if parts.username or parts.password or len(url) > 2048:
-        raise ApiError(
-            422,
-            "A webhook URL must not carry credentials and must be at most 2048 characters.",
-            error="validation_failed",
-            errors={"url": ["No credentials; at most 2048 characters."]},
-        )
-    return url.strip()
+            errors={"url": [str(exc)]},
+        ) from exc
 
 
 def add_webhook(site: Site, url: str, allow_http: bool = False) -> tuple[Webhook, str]:
@@ -107,9 +102,10 @@ def message_for(site_key: str, event: ConsentEvent) -> dict[str, Any]:
 
 def queue_deliveries(site: SiteSnapshot, event: ConsentEvent) -> None:
     """A `decision_recorded` receiver: one delivery per active endpoint, in the same
-    transaction (no commit here). The snapshot knows the site's endpoints, so a site without
-    webhooks costs its consent writes nothing."""
-    for webhook_id in site.webhook_ids:
+    transaction (no commit here). The endpoints are read here, in the transaction, not from
+    the per-process site cache: an endpoint added a moment ago must not miss an event."""
+    active = select(Webhook.id).where(Webhook.site_id == site.site_id, Webhook.active)
+    for webhook_id in db.session.scalars(active).all():
         message = message_for(site.site_key, event)
         db.session.add(
             WebhookDelivery(
@@ -139,12 +135,14 @@ def verify(secret: str, header: str, body: bytes, now: datetime) -> bool:
 
 def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    allow_local = bool(current_app.config.get("WEBHOOK_ALLOW_HTTP"))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with open_checked(request, timeout, allow_local) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        with exc:
+            return int(exc.code)
+    except (urllib.error.URLError, TimeoutError, OSError, UrlRefused) as exc:
         raise DeliveryFailed(str(getattr(exc, "reason", exc))) from exc
 
 
@@ -210,7 +208,7 @@ def deliver_due(
             delivery.last_error = None
             report.delivered += 1
         except DeliveryFailed as exc:
-            delivery.last_error = str(exc)[:500]
+            delivery.last_error = redact(str(exc))
             if delivery.attempts >= max_attempts or not webhook.active:
                 delivery.status = "dead"
                 report.dead += 1

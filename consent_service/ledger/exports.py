@@ -11,7 +11,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,8 +31,12 @@ from consent_service.ledger.signing import (
     published_keys,
 )
 from consent_service.models import AuditExport, ConsentEvent, LedgerEntry
+from consent_service.models.types import utcnow
+from consent_service.redact import get_logger
 
 EXPORT_FORMATS = ("csv", "jsonl", "iso27560")
+
+log = get_logger(__name__)
 
 
 CSV_COLUMNS = ("seq", "leaf_hash", *RECORD_FIELDS)
@@ -65,7 +69,7 @@ class ExportFilters:
 
 def export_rows(
     site_id: int, site_key: str, tree_size: int | None, filters: ExportFilters
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """Sealed events below `tree_size` (all if None) in sequence order, streamed from a
     server-side cursor."""
     query = (
@@ -97,11 +101,12 @@ def export_rows(
         query = query.where(ConsentEvent.action == filters.action)
     if filters.visitor_id:
         query = query.where(ConsentEvent.visitor_id == filters.visitor_id)
-    result = db.session.execute(query.execution_options(yield_per=STREAM_BATCH))
-    for row in result:
-        if filters.category and not row.choices.get(filters.category):
-            continue
-        yield {"seq": row.seq, "leaf_hash": row.leaf_hash, **event_record(row, site_key)}
+    # Closed however the stream ends: on PostgreSQL this is a server-side cursor.
+    with db.session.execute(query.execution_options(yield_per=STREAM_BATCH)) as result:
+        for row in result:
+            if filters.category and not row.choices.get(filters.category):
+                continue
+            yield {"seq": row.seq, "leaf_hash": row.leaf_hash, **event_record(row, site_key)}
 
 
 def iso27560_record(row: dict[str, Any], site_name: str) -> dict[str, Any]:
@@ -226,15 +231,29 @@ def start_export(
         digest = hashlib.sha256()
         count = 0
 
+        source = export_rows(site_id, site_key, tree_size, filters)
+
         def counted() -> Iterator[dict[str, Any]]:
             nonlocal count
-            for row in export_rows(site_id, site_key, tree_size, filters):
+            for row in source:
                 count += 1
                 yield row
 
-        for chunk in render_rows(counted(), fmt, site_name):
-            digest.update(chunk)
-            yield chunk
+        try:
+            for chunk in render_rows(counted(), fmt, site_name):
+                digest.update(chunk)
+                yield chunk
+        except Exception:
+            source.close()
+            # The status line is gone: no error page can follow. Mark the export failed (it
+            # never gets a manifest) and re-raise, so the server cuts the connection and the
+            # client sees an incomplete transfer instead of a complete-looking file.
+            log.exception("Export %s failed after %s rows", export.id, count)
+            db.session.rollback()
+            export.failed_at = utcnow()
+            db.session.add(export)
+            db.session.commit()
+            raise
         run.manifest = build_manifest(export, site_key, document, count, digest.hexdigest())
         export.row_count = count
         export.manifest = json.dumps(run.manifest, sort_keys=True)
@@ -272,6 +291,10 @@ def export_manifest(site_id: int, export_id: int) -> dict[str, Any]:
     export = db.session.get(AuditExport, export_id)
     if export is None or export.site_id != site_id:
         raise ApiError(404, "No such export.", error="not_found")
+    if export.failed_at is not None:
+        raise ApiError(
+            410, "The export failed before its end; run it again.", error="export_failed"
+        )
     if export.manifest is None:
         raise ApiError(409, "The export has not finished.", error="export_incomplete")
     manifest: dict[str, Any] = json.loads(export.manifest)

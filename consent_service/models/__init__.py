@@ -1,6 +1,6 @@
 """Database models, one module per aggregate. Models never commit; operations do."""
 
-from consent_service.models.consent import ConsentEvent
+from consent_service.models.consent import ConsentEvent, ConsentWriteCounter
 from consent_service.models.crm import CrmConnection, Disclosure, Lead
 from consent_service.models.form import SiteForm
 from consent_service.models.ledger import (
@@ -33,6 +33,7 @@ __all__ = [
     "BannerVersion",
     "Category",
     "ConsentEvent",
+    "ConsentWriteCounter",
     "CrmConnection",
     "Disclosure",
     "Lead",

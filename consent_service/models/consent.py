@@ -82,3 +82,18 @@ def _refuse_update(mapper: Any, connection: Any, target: Any) -> None:
 @event.listens_for(ConsentEvent, "before_delete")
 def _refuse_delete(mapper: Any, connection: Any, target: Any) -> None:
     raise ImmutableRowError("consent events are append-only")
+
+
+class ConsentWriteCounter(db.Model):  # type: ignore[name-defined]
+    """Consent writes one client network made to one site in one fixed window.
+
+    Counted in the database, not in a process, so the per-client limit holds across every
+    worker and host. `client` is the truncated network address the event keeps anyway.
+    """
+
+    __tablename__ = "consent_write_counters"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigId, primary_key=True)  # Unix seconds
+    count: Mapped[int] = mapped_column(Integer, default=0)

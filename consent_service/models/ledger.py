@@ -87,6 +87,8 @@ class AuditExport(db.Model):  # type: ignore[name-defined]
     filters: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     row_count: Mapped[int | None] = mapped_column(BigId, default=None)
     manifest: Mapped[str | None] = mapped_column(Text, default=None)
+    # Set when the stream broke before its end: such an export never gets a manifest.
+    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
 @event.listens_for(LedgerEntry, "before_update")

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from marshmallow import fields, validate
 
 from consent_service.models.consent import ACTIONS, SOURCES
-from consent_service.schemas import StrictSchema
+from consent_service.schemas import CalendarDateTime, Regexp, StrictBoolean, StrictSchema
 
-SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="Not a category slug.")
-LANGUAGE_TAG = validate.Regexp(
+SLUG = Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="Not a category slug.")
+LANGUAGE_TAG = Regexp(
     r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$", error="Not a BCP 47 language tag."
 )
-SHA256_HEX = validate.Regexp(r"^[0-9a-f]{64}$", error="Not a SHA-256 hex digest.")
-
-
-class StrictBoolean(fields.Boolean):
-    """Only JSON true and false: "yes", 1 or "on" are not a visitor's choice."""
-
-    truthy = {True}
-    falsy = {False}
+SHA256_HEX = Regexp(r"^[0-9a-f]{64}$", error="Not a SHA-256 hex digest.")
 
 
 class ConsentDecisionSchema(StrictSchema):
@@ -42,14 +33,14 @@ class ConsentDecisionSchema(StrictSchema):
     language = fields.String(load_default=None, allow_none=True, validate=LANGUAGE_TAG)
     source = fields.String(load_default="banner", validate=validate.OneOf(SOURCES))
     gpc = StrictBoolean(load_default=False)
-    url = fields.Url(
+    # Whatever `location.href` holds: an ad click's gclid makes it long, an intranet host may
+    # have an underscore. Refusing it would lose the decision; record_decision keeps it short.
+    url = fields.String(
         load_default=None,
         allow_none=True,
-        require_tld=False,
-        schemes={"http", "https"},
-        validate=validate.Length(max=2048),
+        metadata={"description": "The page's URL; stored without query, truncated if long."},
     )
-    client_time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=UTC)
+    client_time = CalendarDateTime(load_default=None, allow_none=True)
 
 
 class ConsentStateSchema(StrictSchema):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from consent_service.schemas import StrictSchema
+from consent_service.schemas import Regexp, StrictBoolean, StrictSchema
 
-SHA256_HEX = validate.Regexp(r"^[0-9a-fA-F]{64}$", error="Must be a SHA-256 hex digest.")
+SHA256_HEX = Regexp(r"^[0-9a-fA-F]{64}$", error="Must be a SHA-256 hex digest.")
 
 
 class SeparateConsentSchema(StrictSchema):
-    granted = fields.Boolean(required=True, metadata={"description": "The checkbox was ticked."})
+    granted = StrictBoolean(required=True, metadata={"description": "The checkbox was ticked."})
     wording_hash = fields.String(
         required=True,
         validate=SHA256_HEX,

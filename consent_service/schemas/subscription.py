@@ -12,7 +12,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates
 
 from consent_service.models.subscription import SUPPRESSION_REASONS
-from consent_service.schemas import StrictSchema
+from consent_service.schemas import CalendarDateTime, Regexp, StrictSchema
 from consent_service.sites.forms import (
     CONTROL_CHARACTERS,
     LINE_BREAKS,
@@ -52,7 +52,7 @@ def email_field(**kwargs: Any) -> fields.String:
 
 def locale_field(**kwargs: Any) -> fields.String:
     return fields.String(
-        validate=[validate.Length(max=16), validate.Regexp(LOCALE, error="Not a language tag.")],
+        validate=[validate.Length(max=16), Regexp(LOCALE, error="Not a language tag.")],
         **kwargs,
     )
 
@@ -62,11 +62,9 @@ class SubscribeSchema(StrictSchema):
     locale = locale_field(required=True)
     wording_hash = fields.String(
         required=True,
-        validate=validate.Regexp(SHA256_HEX, error="The SHA-256 (hex) of the wording shown."),
+        validate=Regexp(SHA256_HEX, error="The SHA-256 (hex) of the wording shown."),
     )
-    form = fields.String(
-        load_default=None, validate=validate.Regexp(SLUG, error="Not a form slug.")
-    )
+    form = fields.String(load_default=None, validate=Regexp(SLUG, error="Not a form slug."))
     visitor_token = fields.String(load_default=None, validate=[validate.Length(max=512), one_line])
 
 
@@ -136,7 +134,7 @@ class ImportItemSchema(StrictSchema):
 
     email = email_field(required=True)
     source = fields.String(required=True, validate=[validate.Length(min=1, max=200), one_line])
-    consented_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    consented_at = CalendarDateTime(required=True)
     wording = fields.String(
         required=True,
         validate=[validate.Length(min=1, max=MAX_WORDING_LENGTH), no_control_characters],
@@ -155,9 +153,7 @@ class ImportItemSchema(StrictSchema):
 
 
 class ImportQuerySchema(StrictSchema):
-    form = fields.String(
-        load_default=None, validate=validate.Regexp(SLUG, error="Not a form slug.")
-    )
+    form = fields.String(load_default=None, validate=Regexp(SLUG, error="Not a form slug."))
 
 
 class ImportReportSchema(StrictSchema):

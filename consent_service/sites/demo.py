@@ -20,7 +20,7 @@ from consent_service.sites import access, settings, versions
 
 DEMO_SITE_NAME = "Demo: Example Technology Inc."
 DEMO_POLICY_LABEL = "2024-09"
-# A made-up GA4 measurement id: the demo's gtag.js is a local stand-in (GA4_SCRIPT_URL).
+# A made-up GA4 measurement id: the demo's gtag.js is a local stand-in (DEMO_GTAG_URL).
 DEMO_GA4_MEASUREMENT_ID = "G-DEMO2024CS"
 
 POLICY_TEXT = """Example Technology Inc. Website Privacy Policy (version 2024-09)

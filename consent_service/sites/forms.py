@@ -21,7 +21,10 @@ from consent_service.models import BannerVersion, Site, SiteForm
 from consent_service.models.form import FORM_PURPOSES
 
 EMAIL = re.compile(
-    r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    # The local part is RFC 5322's dot-atom (no quoted strings): "a,b@example.com" or
+    # "a b@example.com" could never be delivered, so they are refused, not queued forever.
+    r"^(?=[^@]{1,64}@)[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
 PHONE = re.compile(r"^\+?[0-9 ()./-]{4,40}$")
@@ -72,7 +75,7 @@ def check_field_value(name: str, value: Any) -> list[str]:
         return [f"At most {rule.max_length} characters."]
     if CONTROL_CHARACTERS.search(value) or (not rule.multiline and LINE_BREAKS.search(value)):
         return ["Must not contain line breaks or control characters."]
-    if rule.pattern is not None and value and not rule.pattern.match(value):
+    if rule.pattern is not None and value and not rule.pattern.fullmatch(value):
         return [f"Must be {rule.hint}."]
     return []
 

@@ -15,7 +15,6 @@ from consent_service.canonical import sha256_hex
 from consent_service.extensions import db
 from consent_service.models import (
     BannerVersion,
-    Webhook,
 )
 from consent_service.sites.forms import forms_of
 from consent_service.sites.public_config import (
@@ -72,7 +71,6 @@ class SiteSnapshot:
     banner_versions: frozenset[str]
     loaded_at: float
     # The site's active webhooks: a consent write queues a delivery to each, no query needed.
-    webhook_ids: tuple[int, ...] = ()
     # Categories that lead forms need: refusing one stops the visitor's leads under it.
     lead_categories: frozenset[str] = frozenset()
     configs: dict[str, PublishedConfig] = field(default_factory=dict)
@@ -131,11 +129,6 @@ def load_snapshot(site_key: str, now: float) -> SiteSnapshot:
         policies=policies,
         banner_versions=frozenset(banners),
         loaded_at=now,
-        webhook_ids=tuple(
-            db.session.scalars(
-                select(Webhook.id).where(Webhook.site_id == site.id, Webhook.active)
-            ).all()
-        ),
         lead_categories=frozenset(form.category for form in forms_of(site.id, "lead")),
     )
 
@@ -152,6 +145,9 @@ class SiteSnapshotCache:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._snapshots: dict[str, SiteSnapshot] = {}
+        # The last script served per site, kept whatever the ttl: when the database is away,
+        # pages still get their banner (the script carries everything the first layer needs).
+        self._last_good: dict[tuple[str, str, str | None], PublishedScript] = {}
 
     def snapshot(self, site_key: str, now: float) -> SiteSnapshot:
         snapshot = self._snapshots.get(site_key)
@@ -186,6 +182,7 @@ class SiteSnapshotCache:
             )
             published = build_script(config, forms_src)
             snapshot.scripts[key] = published
+        self._last_good[(snapshot.site_key, api_base, ga4_script_url)] = published
         return published
 
     def forms_script(self, snapshot: SiteSnapshot, api_base: str) -> PublishedScript | None:
@@ -196,3 +193,9 @@ class SiteSnapshotCache:
                 build_forms_script(config) if config is not None else None
             )
         return snapshot.forms_scripts[api_base]
+
+    def last_good_script(
+        self, site_key: str, api_base: str, ga4_script_url: str | None
+    ) -> PublishedScript | None:
+        """The script last served for the site, for when the database cannot be read."""
+        return self._last_good.get((site_key, api_base, ga4_script_url))

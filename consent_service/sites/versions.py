@@ -20,6 +20,7 @@ from consent_service.models import (
     Site,
 )
 from consent_service.models.types import utcnow
+from consent_service.outbound import UrlRefused, check_link
 
 
 def banner_document(site: Site) -> dict[str, Any]:
@@ -75,6 +76,11 @@ def publish_policy(
     """
     if text is None and url is None:
         raise ValueError("a policy needs its text or its URL")
+    if url is not None:
+        try:
+            url = check_link(url)  # shown as a link in the banner: never javascript: or data:
+        except UrlRefused as exc:
+            raise ValueError(f"the policy URL: {exc}") from exc
     if text is not None:
         sha256 = sha256_hex(text)
     if not sha256 or len(sha256) != 64:

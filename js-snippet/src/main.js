@@ -30,8 +30,9 @@ const afterPaint = (fn) => {
   setTimeout(() => run(), 200);
 };
 
-const listeners = { change: [], ready: [] };
+const listeners = { change: [], ready: [], error: [] };
 const emit = (type, detail) => {
+  if (type == "error") console.error("consent-service: refused", detail);
   for (const fn of listeners[type]) {
     try {
       fn(detail);
@@ -73,7 +74,7 @@ function boot(C) {
   const tx = (o) => o.texts[locale] || o.texts[C.default_locale] || o.texts.en || {};
   initState(C);
   initConsentMode(C, nonce);
-  initQueue(C);
+  initQueue(C, emit);
 
   // Hide and store in this task (what the visitor sees and what survives a navigation), then
   // yield before running the site's listeners, and again before releasing tags.
@@ -141,7 +142,7 @@ function boot(C) {
     observe();
     loadGa();
     d.addEventListener("click", (e) => {
-      if (e.target.closest && e.target.closest("[data-consent-open]")) {
+      if (e.target.closest?.("[data-consent-open]")) {
         e.preventDefault();
         open();
       }

@@ -1,16 +1,19 @@
 // Reporting decisions to the ledger. Each decision gets a fresh event id and waits in a small
 // localStorage queue until the service acknowledged it; it is sent with fetch keepalive (so a
 // navigation right after the click does not lose it), retried with backoff while offline or
-// while the service answers 5xx/429, and resent from the next page if this one closed first.
-// A retry is byte-identical (same event id, same body), so the service records it once.
+// while the service answers 5xx or 429 (waiting at least its Retry-After), and resent
+// from the next page if this one closed first. A retry is byte-identical (same event id, same
+// body), so the service records it once. Any other refusal is never dropped silently: it is
+// reported on the console and as a `consent:error` DOM event carrying the service's answer.
 import { read, save } from "./state.js";
 
-let C, key;
+let C, key, emit;
 let sending = false;
 let backoff = 1e3;
 
-export function initQueue(config) {
+export function initQueue(config, emitter) {
   C = config;
+  emit = emitter;
   key = "cs_q_" + C.site_key;
 }
 
@@ -37,6 +40,7 @@ const uuid = () =>
 export const flush = async () => {
   if (sending) return;
   sending = true;
+  let wait;
   try {
     for (let q = load(); q.length; q = load()) {
       const item = q[0];
@@ -54,14 +58,18 @@ export const flush = async () => {
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(body),
       });
-      if (response.status >= 500 || response.status == 429) throw response.status;
+      const status = response.status;
+      if (status > 499 || status == 429) {
+        wait = response.headers.get("Retry-After") * 1e3;
+        throw status;
+      }
+      const answer = await response.json().catch(() => 0);
       if (response.ok) {
-        const answer = await response.json();
         if (value && answer.visitor_token) {
           value.t = answer.visitor_token;
           save();
         }
-      }
+      } else emit("error", { status, event_id: item.event_id, error: answer });
       store(load().filter((x) => x.event_id != item.event_id));
       backoff = 1e3;
     }
@@ -71,7 +79,7 @@ export const flush = async () => {
       save();
     }
   } catch (e) {
-    setTimeout(flush, backoff);
+    setTimeout(flush, Math.max(wait || 0, backoff));
     backoff = Math.min(backoff * 2, 6e4);
   }
   sending = false;
@@ -86,12 +94,13 @@ export const record = (action, choices, language) => {
     event_id: uuid(),
     action,
     choices,
-    policy_version: C.policy_version ? C.policy_version.label : "none",
+    policy_version: C.policy_version?.label || "none",
     banner_version: C.banner_version,
     language,
-    source: "banner",
     gpc: !!navigator.globalPrivacyControl,
-    url: location.href,
+    // Only what the ledger keeps: no query (an ad click's gclid, personal data) leaves the page,
+    // and a path of any length fits the 16 KiB body (the service marks what it cuts).
+    url: (location.origin + location.pathname).slice(0, 2100),
     client_time: new Date().toISOString(),
   });
   store(q);

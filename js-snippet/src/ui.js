@@ -67,7 +67,7 @@ const close = () => {
   modal.remove();
   overlay.remove();
   modal = overlay = null;
-  returnFocus && returnFocus.focus && returnFocus.focus();
+  returnFocus?.focus?.();
 };
 // Tab and Shift+Tab cycle inside the dialog; Escape closes it.
 const trap = (e) => {
@@ -175,7 +175,7 @@ export function showBanner() {
 }
 
 export function hide() {
-  banner && banner.remove();
+  banner?.remove();
   banner = null;
   close();
 }

@@ -9,6 +9,7 @@ for an admin to check NeoCRM and retry it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,7 @@ from consent_service.models import (
     Lead,
 )
 from consent_service.models.types import utcnow
+from consent_service.redact import redact
 
 DUE_STATUSES = ("pending", "deleting")
 
@@ -201,8 +203,17 @@ def _delete(
     report.deleted += 1
 
 
+def lead_error(lead: Lead, error: str) -> str:
+    """The error without personal data: a CRM may quote the lead it refused."""
+    known: list[str] = []
+    if lead.fields_encrypted:
+        with suppress(DecryptionFailed):  # unreadable: the patterns alone must do
+            known = [str(value) for value in decrypt_json(lead.fields_encrypted).values()]
+    return redact(error, known)
+
+
 def _failed(lead: Lead, error: str, now: datetime, report: CrmReport) -> None:
-    lead.last_error = error[:500]
+    lead.last_error = lead_error(lead, error)
     if lead.attempts >= int(current_app.config["CRM_MAX_ATTEMPTS"]):
         lead.status = "dead"
         report.dead += 1
@@ -212,6 +223,6 @@ def _failed(lead: Lead, error: str, now: datetime, report: CrmReport) -> None:
 
 
 def _dead(lead: Lead, error: str, report: CrmReport) -> None:
-    lead.last_error = error[:500]
+    lead.last_error = lead_error(lead, error)
     lead.status = "dead"
     report.dead += 1

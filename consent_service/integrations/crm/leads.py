@@ -139,6 +139,7 @@ def accept_lead(site: SiteSnapshot, submission: dict[str, Any]) -> Lead:
 
 def erase_fields(lead: Lead, now: datetime) -> None:
     lead.fields_encrypted = None
+    lead.last_error = None  # it may quote what the CRM echoed of the lead
     lead.erased_at = now
 
 

@@ -26,6 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app, has_app_context
+
+from consent_service.outbound import UrlRefused, open_checked
+
 LEAD_PATH = "/rest/data/v2.0/xobjects/lead"
 XOQL_PATH = "/rest/data/v2.0/query/xoql"
 TOKEN_PATH = "/oauth2/token"
@@ -66,12 +70,15 @@ def http_transport(
     method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float
 ) -> HttpAnswer:
     request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    allow_local = has_app_context() and bool(current_app.config.get("WEBHOOK_ALLOW_HTTP"))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with open_checked(request, timeout, allow_local) as response:
             return HttpAnswer(int(response.status), response.read())
     except urllib.error.HTTPError as exc:
         with exc:
             return HttpAnswer(int(exc.code), exc.read())
+    except UrlRefused as exc:
+        raise CrmUnavailable(f"refused endpoint: {exc}") from exc
     except urllib.error.URLError as exc:
         # urllib wraps what fails while connecting and sending: the request never arrived whole.
         host = urllib.parse.urlsplit(url).netloc

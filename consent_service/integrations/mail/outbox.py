@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ from consent_service.integrations.mail.transport import (
 from consent_service.integrations.outbox import backoff, claim
 from consent_service.models import MailMessage, Subscription, Suppression
 from consent_service.models.types import utcnow
+from consent_service.redact import get_logger, redact
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 BATCH = 100
@@ -162,7 +162,7 @@ def _send_one(
         row.last_error = None
         report.sent += 1
     except SendFailed as exc:
-        row.last_error = str(exc)[:500]
+        row.last_error = redact(str(exc))
         if exc.permanent or row.attempts >= max_attempts:
             row.status = "dead"
             report.dead += 1

@@ -4,7 +4,6 @@ them over plain, STARTTLS or TLS connections.
 
 from __future__ import annotations
 
-import logging
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -17,7 +16,9 @@ from email.utils import format_datetime, parseaddr
 from types import TracebackType
 from typing import Any, Protocol
 
-log = logging.getLogger(__name__)
+from consent_service.redact import get_logger
+
+log = get_logger(__name__)
 
 
 SECURITY_MODES = ("none", "starttls", "tls")

@@ -1,0 +1,73 @@
+"""When the database is away, full or read-only: the last good banner, 503 with Retry-After for
+writes, and a readiness probe that says so."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import decision_body
+
+
+def unreachable_url(database_url: str, tmp_path: Path) -> str:
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path}/missing-directory/consent.sqlite"
+    return database_url.rsplit("/", 1)[0] + f"/consent_missing_{uuid.uuid4().hex[:8]}"
+
+
+def test_the_last_good_banner_is_served_and_writes_answer_503(
+    app, client, site, app_factory, database_url, tmp_path
+):
+    good = client.get(f"/c/{site.site_key}.js")
+    assert good.status_code == 200
+    body = decision_body(site)
+    away = app_factory(database_url=unreachable_url(database_url, tmp_path))
+    away.extensions["consent_site_cache"] = app.extensions["consent_site_cache"]
+    with away.app_context():
+        visitor = away.test_client()
+        script = visitor.get(f"/c/{site.site_key}.js")
+        assert script.status_code == 200
+        assert script.data == good.data
+        write = visitor.post(f"/api/v1/sites/{site.site_key}/consents", json=body)
+        assert write.status_code == 503
+        assert write.headers["Retry-After"] == "5"
+        assert write.get_json()["status"] == "database_unavailable"
+        assert visitor.get("/c/nosuchsite.js").status_code == 503
+        assert visitor.get("/readyz").status_code == 503
+
+
+def test_readyz_fails_when_a_write_cannot_be_committed(sqlite_template, app_factory, tmp_path):
+    path = tmp_path / "consent.sqlite"
+    shutil.copyfile(sqlite_template, path)
+    read_only = app_factory(database_url=f"sqlite:///file:{path}?mode=ro&uri=true")
+    with read_only.app_context():
+        probe = read_only.test_client().get("/readyz")
+    assert probe.status_code == 503
+    assert probe.get_json()["status"] == "database_unreachable"
+    writable = app_factory(database_url=f"sqlite:///{path}")
+    with writable.app_context():
+        assert writable.test_client().get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("sqlite_only", ["sqlite"])
+def test_a_read_only_database_refuses_writes_with_503(
+    sqlite_only: str, sqlite_template: Path, app_factory: Any, tmp_path: Path
+) -> None:
+    from consent_service.sites import demo
+
+    path = tmp_path / "consent.sqlite"
+    shutil.copyfile(sqlite_template, path)
+    writable = app_factory(database_url=f"sqlite:///{path}")
+    with writable.app_context():
+        site, _ = demo.ensure_demo_site("https://www.example.com")
+        body = decision_body(site)
+        key = site.site_key
+    read_only = app_factory(database_url=f"sqlite:///file:{path}?mode=ro&uri=true")
+    with read_only.app_context():
+        answer = read_only.test_client().post(f"/api/v1/sites/{key}/consents", json=body)
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "5"
