@@ -31,6 +31,19 @@ TEST_LEDGER_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 BACKENDS = ("sqlite", "postgresql")
 
 
+def ledger_public_key() -> str:
+    """The base64 public key of TEST_LEDGER_KEY, as an auditor would have obtained it."""
+    from consent_service.ledger.signing import load_key
+
+    return load_key(TEST_LEDGER_KEY).public_b64
+
+
+def trusted_keys() -> Any:
+    from consent_service.ledger.trust import from_public_key
+
+    return from_public_key(ledger_public_key())
+
+
 def make_app(database_url: str, **overrides: Any) -> Flask:
     config = {
         "SQLALCHEMY_DATABASE_URI": database_url,

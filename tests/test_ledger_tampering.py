@@ -20,7 +20,7 @@ from consent_service.ledger import proofs, verify
 from consent_service.ledger.records import event_record, record_leaf_hash
 from consent_service.ledger.sealing import latest_checkpoint, seal_site
 from consent_service.models import ConsentEvent
-from tests.conftest import decision_body
+from tests.conftest import decision_body, trusted_keys
 
 EVENTS = 1000
 TRIALS = 20
@@ -152,18 +152,18 @@ TAMPERINGS = [edit_field, delete_row, swap_rows, insert_forged, cut_tail, rewrit
 def test_every_tampering_is_detected_and_untouched_ledgers_pass(sealed_ledger):
     site, trusted = sealed_ledger
     rng = random.Random(20261122)
-    clean = verify.verify_live(site.id, site.site_key, trusted)
+    clean = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
     assert clean.ok, clean.failures
     missed: list[str] = []
     for tamper in TAMPERINGS:
         for trial in range(TRIALS):
             open_tampering()
             tamper(rng, site)
-            verdict = verify.verify_live(site.id, site.site_key, trusted)
+            verdict = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
             if verdict.ok:
                 missed.append(f"{tamper.__name__} trial {trial}")
             db.session.rollback()
             db.session.expire_all()
-        untouched = verify.verify_live(site.id, site.site_key, trusted)
+        untouched = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
         assert untouched.ok, (tamper.__name__, untouched.failures)
     assert missed == []

@@ -12,8 +12,12 @@ from marshmallow import RAISE
 
 from consent_service.api.http import site_snapshot
 from consent_service.errors import ApiError
-from consent_service.ledger import exports, proofs
-from consent_service.ledger.signing import public_key_document, published_keys
+from consent_service.ledger import exports, notices, proofs
+from consent_service.ledger.signing import (
+    public_key_document,
+    publish_on_first_request,
+    published_keys,
+)
 from consent_service.models import ApiToken
 from consent_service.schemas.ledger import ConsistencyQuerySchema, ExportQuerySchema
 from consent_service.sites.access import authorize, bearer_token
@@ -26,6 +30,12 @@ CONTENT_TYPES = {
     "jsonl": "application/x-ndjson",
     "iso27560": "application/x-ndjson",
 }
+
+
+@blp.record_once
+def publish_signing_key(state: Any) -> None:
+    """The signing key is listed from the first request on, before it signs anything."""
+    publish_on_first_request(state.app)
 
 
 def reader(site_key: str) -> tuple[Any, ApiToken]:
@@ -105,3 +115,18 @@ def export(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
 def export_manifest(site_key: str, export_id: int) -> ResponseReturnValue:
     site, _ = reader(site_key)
     return exports.export_manifest(site.site_id, export_id)
+
+
+@blp.route(
+    "/api/v1/sites/<string:site_key>/ledger/banner-versions/<string:digest>", methods=["GET"]
+)
+@blp.doc(security=[{"bearerAuth": []}])
+def banner_version(site_key: str, digest: str) -> ResponseReturnValue:
+    """A banner or wording version as hashed: `document` is the exact string whose UTF-8
+    SHA-256 is the version's hash (`sha256`)."""
+    site, _ = reader(site_key)
+    if len(digest) != 64 or any(char not in "0123456789abcdefABCDEF" for char in digest):
+        raise ApiError(
+            422, "Not a SHA-256.", error="validation_failed", errors={"hash": ["64 hex digits."]}
+        )
+    return notices.banner_version(site.site_id, digest)

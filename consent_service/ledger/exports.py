@@ -21,9 +21,16 @@ from sqlalchemy import select
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
+from consent_service.ledger.bundle_checks import (
+    BANNER_VERSIONS_FILE,
+    DISCLOSURES_FILE,
+    LEAVES_FILE,
+    POLICIES_FILE,
+)
 from consent_service.ledger.merkle_proofs import MerkleTree
+from consent_service.ledger.notices import banner_version_records, policy_records
 from consent_service.ledger.proofs import checkpoint_document, leaf_hashes
-from consent_service.ledger.records import RECORD_FIELDS, event_record
+from consent_service.ledger.records import RECORD_FIELDS, event_record, utc_timestamp
 from consent_service.ledger.sealing import latest_checkpoint
 from consent_service.ledger.signing import (
     current_key,
@@ -253,6 +260,8 @@ def build_manifest(
     sha256: str,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The signature covers every field but `manifest_signature`, `manifest_key_id` included."""
+    key = current_key()
     manifest = {
         "export_id": export.id,
         "site": site_key,
@@ -260,12 +269,12 @@ def build_manifest(
         "filters": export.filters,
         "row_count": rows,
         "data_sha256": sha256,
-        "generated_at": export.created_at.isoformat(),
+        "generated_at": utc_timestamp(export.created_at),
         "checkpoint": checkpoint,
         **(extra or {}),
+        "manifest_key_id": key.key_id,
     }
-    key = current_key()
-    return {**manifest, "manifest_key_id": key.key_id, "manifest_signature": key.sign(manifest)}
+    return {**manifest, "manifest_signature": key.sign(manifest)}
 
 
 def export_manifest(site_id: int, export_id: int) -> dict[str, Any]:
@@ -281,34 +290,44 @@ def export_manifest(site_id: int, export_id: int) -> dict[str, Any]:
 def write_bundle(
     site_id: int, site_key: str, site_name: str, out: Path, filters: ExportFilters, actor: str
 ) -> dict[str, Any]:
-    """events.jsonl + disclosures.jsonl + manifest.json + checkpoint.json + public_keys.json.
+    """events.jsonl, banner_versions.jsonl, policies.jsonl, disclosures.jsonl, manifest.json,
+    checkpoint.json, public_keys.json; a filtered bundle adds leaves.txt.
 
-    A filtered bundle carries each row's inclusion proof, so it verifies without the rest.
-    The disclosure records (what went to which recipient, on which consent event) are the
-    site's whole log, fixed by their hash in the signed manifest.
+    A filtered bundle carries each row's inclusion proof and every leaf hash of the tree, so it
+    verifies without the other rows and against any older checkpoint an auditor kept. The
+    banner, wording and policy versions the rows name are there as the exact documents hashed.
+    The disclosure records are the site's whole log. The signed manifest fixes every file.
     """
     out.mkdir(parents=True, exist_ok=True)
     run = start_export(site_id, site_key, site_name, "jsonl", filters, actor, None)
     tree_size = run.checkpoint["tree_size"]
-    tree = None if filters.empty else MerkleTree(leaf_hashes(site_id, tree_size))
+    leaves = None if filters.empty else leaf_hashes(site_id, tree_size)
+    tree = None if leaves is None else MerkleTree(leaves)
     digest = hashlib.sha256()
     count = 0
+    banners: set[str] = set()
+    policies: set[str] = set()
     with (out / "events.jsonl").open("wb") as handle:
         for row in export_rows(site_id, site_key, tree_size, filters):
+            banners.add(row["banner_version"])
+            policies.add(row["policy_version"])
             if tree is not None:
                 row["proof"] = [node.hex() for node in tree.inclusion_proof(row["seq"])]
             line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
             digest.update(line)
             handle.write(line)
             count += 1
-    disclosures = _write_disclosures(site_id, out / DISCLOSURES_FILE)
+    files = {
+        "banner_versions": _write_lines(
+            out, BANNER_VERSIONS_FILE, banner_version_records(site_id, banners)
+        ),
+        "policies": _write_lines(out, POLICIES_FILE, policy_records(site_id, policies)),
+        "disclosures": _write_lines(out, DISCLOSURES_FILE, _disclosures(site_id)),
+    }
+    if leaves is not None:
+        files["leaves"] = _write_lines(out, LEAVES_FILE, (leaf.hex() for leaf in leaves))
     manifest = build_manifest(
-        run.export,
-        site_key,
-        run.checkpoint,
-        count,
-        digest.hexdigest(),
-        {"disclosures": disclosures},
+        run.export, site_key, run.checkpoint, count, digest.hexdigest(), files
     )
     run.export.row_count = count
     run.export.manifest = json.dumps(manifest, sort_keys=True)
@@ -319,21 +338,28 @@ def write_bundle(
     return manifest
 
 
-DISCLOSURES_FILE = "disclosures.jsonl"
-
-
-def _write_disclosures(site_id: int, path: Path) -> dict[str, Any]:
+def _disclosures(site_id: int) -> Iterator[dict[str, Any]]:
     from consent_service.integrations.crm.disclosures import disclosure_records
 
+    return iter(disclosure_records(site_id))
+
+
+def _write_lines(out: Path, name: str, records: Iterable[Any]) -> dict[str, Any]:
+    """One JSON value (or bare hex string) per line; its SHA-256 and count go in the manifest."""
     digest = hashlib.sha256()
     count = 0
-    with path.open("wb") as handle:
-        for record in disclosure_records(site_id):
-            line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    with (out / name).open("wb") as handle:
+        for record in records:
+            text = (
+                record
+                if isinstance(record, str)
+                else json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            )
+            line = (text + "\n").encode()
             digest.update(line)
             handle.write(line)
             count += 1
-    return {"file": DISCLOSURES_FILE, "row_count": count, "sha256": digest.hexdigest()}
+    return {"file": name, "row_count": count, "sha256": digest.hexdigest()}
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -1,0 +1,78 @@
+"""The words a visitor saw, as evidence: the banner and wording versions and the policy versions
+that ledger rows name, exactly as they were hashed, for bundles and for auditors' reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import select
+
+from consent_service.errors import ApiError
+from consent_service.extensions import db
+from consent_service.ledger.records import utc_timestamp
+from consent_service.models import BannerVersion, PolicyVersion
+
+CHUNK = 500
+
+
+def banner_version_record(version: BannerVersion) -> dict[str, Any]:
+    """`document` is the exact string whose UTF-8 bytes were hashed into `sha256`."""
+    return {
+        "sha256": version.sha256,
+        "kind": version.kind,
+        "created_at": utc_timestamp(version.created_at),
+        "document": version.canonical_json,
+    }
+
+
+def policy_record(policy: PolicyVersion) -> dict[str, Any]:
+    """`sha256` is the SHA-256 of the UTF-8 `text` when the service holds it, otherwise the
+    hash the site owner gave for the document published at `url`."""
+    return {
+        "label": policy.label,
+        "sha256": policy.sha256,
+        "text": policy.text,
+        "url": policy.url,
+        "effective_at": utc_timestamp(policy.effective_at),
+        "material": policy.material,
+    }
+
+
+def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]
+
+
+def banner_version_records(site_id: int, digests: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for chunk in _chunks(digests):
+        for version in db.session.scalars(
+            select(BannerVersion)
+            .where(BannerVersion.site_id == site_id, BannerVersion.sha256.in_(chunk))
+            .order_by(BannerVersion.sha256)
+        ):
+            yield banner_version_record(version)
+
+
+def policy_records(site_id: int, labels: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for chunk in _chunks(labels):
+        for policy in db.session.scalars(
+            select(PolicyVersion)
+            .where(PolicyVersion.site_id == site_id, PolicyVersion.label.in_(chunk))
+            .order_by(PolicyVersion.label)
+        ):
+            yield policy_record(policy)
+
+
+def banner_version(site_id: int, digest: str) -> dict[str, Any]:
+    """One banner or wording version of the site, for admins and auditors."""
+    version = db.session.scalar(
+        select(BannerVersion).where(
+            BannerVersion.site_id == site_id, BannerVersion.sha256 == digest.lower()
+        )
+    )
+    if version is None:
+        raise ApiError(404, "No such banner version.", error="not_found")
+    return banner_version_record(version)
