@@ -53,8 +53,17 @@ def ledger_keys() -> ResponseReturnValue:
 @blp.route("/api/v1/sites/<string:site_key>/ledger/checkpoints/latest", methods=["GET"])
 @blp.doc(security=[{"bearerAuth": []}])
 def latest_checkpoint(site_key: str) -> ResponseReturnValue:
+    """JSON by default; with `Accept: text/plain` the C2SP tlog-checkpoint signed note."""
     site, _ = reader(site_key)
-    return proofs.checkpoint_document(site.site_key, proofs.require_checkpoint(site.site_id))
+    checkpoint = proofs.require_checkpoint(site.site_id)
+    accepted = request.accept_mimetypes
+    if accepted["text/plain"] > accepted["application/json"]:
+        return Response(
+            proofs.checkpoint_note(site.site_key, checkpoint),
+            content_type="text/plain; charset=utf-8",
+            headers={"Vary": "Accept", "Cache-Control": "no-store"},
+        )
+    return proofs.checkpoint_document(site.site_key, checkpoint)
 
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/proof/<string:event_id>", methods=["GET"])

@@ -176,6 +176,16 @@ def _verify_live(site_key: str, keys: Any, trusted_file: Path | None) -> Any:
         return verify.verify_live(site.id, site.site_key, keys, trusted)
 
 
+@ledger_group.command("note-key")
+@click.option("--site", "site_key", required=True)
+@with_appcontext
+def ledger_note_key(site_key: str) -> None:
+    """Print the note verifier key (name+hash+key) of the site's checkpoint notes."""
+    from consent_service.ledger.proofs import note_verifier_key
+
+    click.echo(note_verifier_key(site_or_fail(site_key).site_key))
+
+
 @ledger_group.command("keygen")
 @click.option(
     "--publish/--no-publish",

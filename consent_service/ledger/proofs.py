@@ -5,14 +5,18 @@ consistency proofs computed from the sealed log.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.ledger.merkle import root_hash
 from consent_service.ledger.merkle_proofs import MerkleTree
+from consent_service.ledger.notes import checkpoint_text, origin_for, sign_note, verifier_key
 from consent_service.ledger.sealing import checkpoint_message, latest_checkpoint
+from consent_service.ledger.signing import current_key
 from consent_service.models import ConsentEvent, LedgerCheckpoint, LedgerEntry
 
 
@@ -28,6 +32,26 @@ def checkpoint_document(site_key: str, checkpoint: LedgerCheckpoint | None) -> d
             "signature": None,
         }
     return {**checkpoint_message(site_key, checkpoint), "signature": checkpoint.signature}
+
+
+def log_origin(site_key: str) -> str:
+    """The site's log origin: the host of PUBLIC_BASE_URL (or `consent-service`) and the key."""
+    host = urlsplit(current_app.config.get("PUBLIC_BASE_URL") or "").netloc
+    return origin_for(host or "consent-service", site_key)
+
+
+def checkpoint_note(site_key: str, checkpoint: LedgerCheckpoint) -> str:
+    """The checkpoint as a C2SP tlog-checkpoint signed note, signed by the current key under
+    the log's origin as key name."""
+    key = current_key()
+    origin = log_origin(site_key)
+    text = checkpoint_text(origin, checkpoint.tree_size, checkpoint.root_hash)
+    return sign_note(text, origin, key.private_key, key.public_raw)
+
+
+def note_verifier_key(site_key: str, public_raw: bytes | None = None) -> str:
+    """What a note verifier needs for this site's log (the current key unless one is given)."""
+    return verifier_key(log_origin(site_key), public_raw or current_key().public_raw)
 
 
 def require_checkpoint(site_id: int) -> LedgerCheckpoint:
