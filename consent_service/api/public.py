@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Response, current_app, request
@@ -20,7 +21,9 @@ from consent_service.api.http import (
 )
 from consent_service.background import wake
 from consent_service.consents import decisions, erasure
+from consent_service.errors import ApiError
 from consent_service.integrations.crm import delivery, leads
+from consent_service.ledger import proofs
 from consent_service.schemas.consent import (
     ConsentDecisionSchema,
     ConsentRecordedSchema,
@@ -106,6 +109,23 @@ def get_current_consent(query: dict[str, Any], site_key: str) -> decisions.Conse
     site = public_site(site_key)
     token = request.headers.get("X-Visitor-Token") or query["visitor_token"]
     return decisions.current_state(site, decisions.visitor_from_token(site, token))
+
+
+@blp.route("/<string:site_key>/consents/<string:event_id>/proof", methods=["GET"])
+@blp.arguments(VisitorTokenQuerySchema(), location="query", unknown=RAISE)
+def get_consent_proof(query: dict[str, Any], site_key: str, event_id: str) -> dict[str, Any]:
+    """The inclusion proof of the visitor's own event in the latest signed checkpoint (token in
+    `X-Visitor-Token` or `?visitor_token=`); 404 `not_sealed` with `Retry-After` until sealed."""
+    site = public_site(site_key)
+    token = request.headers.get("X-Visitor-Token") or query["visitor_token"]
+    visitor_id = decisions.visitor_from_token(site, token)
+    try:
+        parsed = uuid.UUID(event_id)
+    except ValueError as exc:
+        raise ApiError(
+            422, "Not an event id.", error="validation_failed", errors={"event_id": ["Not a UUID."]}
+        ) from exc
+    return proofs.visitor_inclusion_proof(site.site_id, site.site_key, visitor_id, parsed)
 
 
 @blp.route("/<string:site_key>/leads", methods=["POST"])

@@ -26,10 +26,16 @@ def ledger_group() -> None:
 @click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600))
 @with_appcontext
 def ledger_seal(site_key: str | None, watch: bool, interval: float) -> None:
-    """Number unsealed events and sign a new checkpoint."""
+    """Number unsealed events and sign a new checkpoint (with --watch, at least three times
+    within LEDGER_MAX_MERGE_DELAY, the time receipts promise)."""
     import time
 
     from consent_service.ledger import sealing
+    from consent_service.ledger.records import seal_interval
+
+    if watch and seal_interval(interval) < interval:
+        interval = seal_interval(interval)
+        click.echo(f"sealing every {interval:g} s to keep LEDGER_MAX_MERGE_DELAY", err=True)
 
     while True:
         results = [sealing.seal_waiting(site_or_fail(site_key))] if site_key else sealing.seal_all()
@@ -174,6 +180,72 @@ def _verify_live(site_key: str, keys: Any, trusted_file: Path | None) -> Any:
         site = site_or_fail(site_key)
         trusted = json.loads(trusted_file.read_text(encoding="utf-8")) if trusted_file else None
         return verify.verify_live(site.id, site.site_key, keys, trusted)
+
+
+@ledger_group.command("monitor")
+@click.option("--service", required=True, help="Base URL of the consent service.")
+@click.option("--site", "site_key", required=True)
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory that keeps the last verified checkpoint and the history.",
+)
+@click.option("--public-key", default=None, help="The trusted Ed25519 public key (base64).")
+@click.option(
+    "--keys",
+    "keys_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A consent-ledger-keys document you trust (instead of --public-key).",
+)
+@click.option(
+    "--token",
+    envvar="CONSENT_SERVICE_TOKEN",
+    default=None,
+    help="An auditor token of the site (or CONSENT_SERVICE_TOKEN).",
+)
+@click.option("--once", is_flag=True, help="Check once and exit.")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(1, 86400))
+def ledger_monitor(
+    service: str,
+    site_key: str,
+    state: Path,
+    public_key: str | None,
+    keys_file: Path | None,
+    token: str | None,
+    once: bool,
+    interval: float,
+) -> None:
+    """Watch a site's log: every new checkpoint must be signed by a trusted key and extend the
+    last one verified. Exits 1, saying why, on a fork, a rollback or a bad signature."""
+    import time
+
+    from consent_service.ledger import monitor
+
+    keys = trusted_keys(public_key, keys_file, None)
+    if keys is None:
+        raise click.UsageError("give --public-key B64 or --keys FILE")
+    client = monitor.Client(service, site_key, token)
+    while True:
+        try:
+            step = monitor.monitor_once(client, site_key, keys, state)
+        except monitor.MonitorAlert as alert:
+            click.echo(f"ALERT {alert}")
+            sys.exit(1)
+        except monitor.FetchError as exc:
+            if once:
+                click.echo(f"ERROR could not fetch: {exc}", err=True)
+                sys.exit(3)
+            click.echo(f"could not fetch, will retry: {exc}", err=True)
+        else:
+            if step.previous_size is None:
+                click.echo(f"OK first checkpoint, size {step.size}, kept in {state}")
+            else:
+                click.echo(f"OK size {step.previous_size} -> {step.size}, consistent")
+        if once:
+            return
+        time.sleep(interval)
 
 
 @ledger_group.command("note-key")

@@ -105,6 +105,20 @@ def inclusion_proof_for(site_id: int, site_key: str, event_id: Any) -> dict[str,
     }
 
 
+def visitor_inclusion_proof(
+    site_id: int, site_key: str, visitor_id: str, event_id: Any
+) -> dict[str, Any]:
+    """A visitor's own event's inclusion proof: another visitor's event is "not found"."""
+    owner = db.session.scalar(
+        select(ConsentEvent.visitor_id).where(
+            ConsentEvent.site_id == site_id, ConsentEvent.event_id == event_id
+        )
+    )
+    if owner != visitor_id:
+        raise ApiError(404, "No such event.", error="event_not_found")
+    return inclusion_proof_for(site_id, site_key, event_id)
+
+
 def consistency_between(site_id: int, site_key: str, old: int, new: int) -> dict[str, Any]:
     """Proof that the log at size `new` extends the log at size `old` (both checkpointed)."""
     if old < 0 or new < old:

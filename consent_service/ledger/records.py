@@ -7,7 +7,10 @@ an auditor recompute every leaf without trusting us.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
+
+from flask import current_app
 
 from consent_service.ledger.merkle import canonical_event_bytes, leaf_hash
 from consent_service.ledger.signing import SigningKey
@@ -54,15 +57,30 @@ def record_leaf_hash(record: dict[str, Any]) -> str:
     return leaf_hash(canonical_event_bytes(record)).hex()
 
 
+def max_merge_delay() -> float:
+    """Seconds within which every acknowledged event is sealed (LEDGER_MAX_MERGE_DELAY)."""
+    return float(current_app.config.get("LEDGER_MAX_MERGE_DELAY", 60.0))
+
+
+def seal_interval(configured: float) -> float:
+    """The in-process sealing interval: as configured, but at most a third of the maximum merge
+    delay, so that a missed run or two still keeps the promise receipts make."""
+    return min(configured, max_merge_delay() / 3)
+
+
 def issue_receipt(record: dict[str, Any], key: SigningKey) -> dict[str, Any]:
-    """Signed by the service: proof for the visitor that this exact decision was taken in.
+    """Signed by the service: proof for the visitor that this exact decision was taken in, and
+    the time by which it will be in a signed checkpoint (`seal_by`, like the maximum merge delay
+    of a certificate transparency SCT).
 
     The signature is Ed25519 over the RFC 8785 JSON of the receipt without `signature`.
     """
+    recorded = datetime.strptime(record["recorded_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
     receipt = {
         "event_id": record["event_id"],
         "leaf_hash": record_leaf_hash(record),
         "recorded_at": record["recorded_at"],
+        "seal_by": utc_timestamp(recorded + timedelta(seconds=max_merge_delay())),
         "site": record["site"],
         "key_id": key.key_id,
     }

@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, current_app
 from sqlalchemy import select
 
 from consent_service.canonical import canonical_json
 from consent_service.extensions import db
-from consent_service.ledger.trust import key_id_for
+from consent_service.ledger.trust import key_id_for, verify_signature
 from consent_service.models import LedgerKey
 
 log = logging.getLogger(__name__)
@@ -136,10 +135,4 @@ def public_key_document(keys: Sequence[LedgerKey]) -> dict[str, Any]:
     }
 
 
-def verify_signature(public_b64: str, message: dict[str, Any], signature_b64: str) -> bool:
-    try:
-        public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_b64))
-        public_key.verify(base64.b64decode(signature_b64), canonical_json(message))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+__all__ = ["SigningKey", "current_key", "key_id_for", "verify_signature"]

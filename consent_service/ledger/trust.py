@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from consent_service.canonical import canonical_json
+
 KEYS_PATH = "/.well-known/consent-ledger-keys"
 FETCH_TIMEOUT = 15.0
 
@@ -105,3 +110,13 @@ def from_service(base_url: str, timeout: float = FETCH_TIMEOUT) -> TrustedKeys:
     if url.startswith("http://") and not url.startswith(("http://127.", "http://localhost")):
         note += " over plain HTTP: anyone on the path could have replaced them"
     return TrustedKeys(trusted.keys, trusted.source, [note])
+
+
+def verify_signature(public_b64: str, message: dict[str, Any], signature_b64: str) -> bool:
+    """Ed25519 over the RFC 8785 JSON of `message`; False for any malformed input."""
+    try:
+        public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_b64))
+        public_key.verify(base64.b64decode(signature_b64), canonical_json(message))
+    except (InvalidSignature, ValueError):
+        return False
+    return True

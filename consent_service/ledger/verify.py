@@ -18,8 +18,7 @@ from consent_service.ledger.merkle import ProofError, canonical_event_bytes, lea
 from consent_service.ledger.merkle_proofs import MerkleTree, verify_consistency, verify_inclusion
 from consent_service.ledger.proofs import checkpoint_document
 from consent_service.ledger.sealing import CHECKPOINT_FIELDS, latest_checkpoint
-from consent_service.ledger.signing import verify_signature
-from consent_service.ledger.trust import TrustedKeys, TrustError, from_document
+from consent_service.ledger.trust import TrustedKeys, TrustError, from_document, verify_signature
 
 MANIFEST_SIGNATURE = "manifest_signature"
 
