@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
+from consent_service.ledger import iso27560
 from consent_service.ledger.bundle_checks import (
     BANNER_VERSIONS_FILE,
     DISCLOSURES_FILE,
@@ -28,7 +29,7 @@ from consent_service.ledger.bundle_checks import (
     POLICIES_FILE,
 )
 from consent_service.ledger.merkle_proofs import MerkleTree
-from consent_service.ledger.notices import banner_version_records, policy_records
+from consent_service.ledger.notices import banner_version_records, policy_records, site_profile
 from consent_service.ledger.proofs import checkpoint_document, leaf_hashes
 from consent_service.ledger.records import RECORD_FIELDS, event_record, utc_timestamp
 from consent_service.ledger.sealing import latest_checkpoint
@@ -38,6 +39,7 @@ from consent_service.ledger.signing import (
     published_keys,
 )
 from consent_service.models import AuditExport, ConsentEvent, LedgerEntry
+from consent_service.models.types import utcnow
 
 EXPORT_FORMATS = ("csv", "jsonl", "iso27560")
 
@@ -71,10 +73,14 @@ class ExportFilters:
 
 
 def export_rows(
-    site_id: int, site_key: str, tree_size: int | None, filters: ExportFilters
+    site_id: int,
+    site_key: str,
+    tree_size: int | None,
+    filters: ExportFilters,
+    by_visitor: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Sealed events below `tree_size` (all if None) in sequence order, streamed from a
-    server-side cursor."""
+    """Sealed events below `tree_size` (all if None) in sequence order (or by visitor, then
+    sequence), streamed from a server-side cursor."""
     query = (
         select(
             LedgerEntry.seq,
@@ -92,7 +98,7 @@ def export_rows(
         )
         .join(ConsentEvent, ConsentEvent.id == LedgerEntry.consent_event_id)
         .where(LedgerEntry.site_id == site_id)
-        .order_by(LedgerEntry.seq)
+        .order_by(*((ConsentEvent.visitor_id,) if by_visitor else ()), LedgerEntry.seq)
     )
     if tree_size is not None:
         query = query.where(LedgerEntry.seq < tree_size)
@@ -111,58 +117,14 @@ def export_rows(
         yield {"seq": row.seq, "leaf_hash": row.leaf_hash, **event_record(row, site_key)}
 
 
-def iso27560_record(row: dict[str, Any], site_name: str) -> dict[str, Any]:
-    """One event as an ISO/IEC TS 27560 consent record (Header, Processing, Parties, Events),
-    with the field names of the W3C DPV "consent-27560" guide, plus the ledger position."""
-    granted = [slug for slug, value in row["choices"].items() if value]
-    refused = [slug for slug, value in row["choices"].items() if not value]
-    state = {
-        "accept_all": "dpv:ConsentGiven",
-        "custom": "dpv:ConsentGiven" if granted else "dpv:ConsentRefused",
-        "reject_all": "dpv:ConsentRefused",
-        "withdraw": "dpv:ConsentWithdrawn",
-        "gpc_opt_out": "dpv:ConsentRefused",
-    }[row["action"]]
-    return {
-        "header": {
-            "schema_version": "ISO/IEC TS 27560:2023",
-            "record_id": row["event_id"],
-            "record_timestamp": row["recorded_at"],
-            "data_subject": {"identifier": row["visitor_id"], "type": "pseudonymous"},
-        },
-        "parties": [{"role": "dpv:DataController", "name": site_name, "site": row["site"]}],
-        "processing": [
-            {
-                "purpose": slug,
-                "legal_basis": "dpv:Consent",
-                "consent_status": "given" if row["choices"][slug] else "refused",
-            }
-            for slug in sorted(row["choices"])
-        ],
-        "events": [
-            {
-                "type": state,
-                "timestamp": row["recorded_at"],
-                "method": row["source"],
-                "notice": {
-                    "policy_version": row["policy_version"],
-                    "banner_version": row["banner_version"],
-                    "language": row["language"],
-                },
-                "global_privacy_control": row["gpc"],
-                "purposes_granted": granted,
-                "purposes_refused": refused,
-            }
-        ],
-        "ledger": {"seq": row["seq"], "leaf_hash": row["leaf_hash"], "record": event_fields(row)},
-    }
-
-
 def event_fields(row: dict[str, Any]) -> dict[str, Any]:
     return {name: row[name] for name in RECORD_FIELDS}
 
 
-def render_rows(rows: Iterable[dict[str, Any]], fmt: str, site_name: str) -> Iterator[bytes]:
+def render_rows(
+    rows: Iterable[dict[str, Any]], fmt: str, profile: iso27560.SiteProfile | None = None
+) -> Iterator[bytes]:
+    """CSV or JSON Lines of the rows; for iso27560 (rows ordered by visitor) the records."""
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -184,8 +146,11 @@ def render_rows(rows: Iterable[dict[str, Any]], fmt: str, site_name: str) -> Ite
                 buffer.truncate()
         yield buffer.getvalue().encode()
         return
-    for row in rows:
-        document = iso27560_record(row, site_name) if fmt == "iso27560" else row
+    documents: Iterable[dict[str, Any]] = rows
+    if fmt == "iso27560":
+        assert profile is not None
+        documents = iso27560.group_records(profile, rows, utcnow().replace(tzinfo=None))
+    for document in documents:
         yield (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
@@ -235,11 +200,13 @@ def start_export(
 
         def counted() -> Iterator[dict[str, Any]]:
             nonlocal count
-            for row in export_rows(site_id, site_key, tree_size, filters):
+            rows = export_rows(site_id, site_key, tree_size, filters, fmt == "iso27560")
+            for row in rows:
                 count += 1
                 yield row
 
-        for chunk in render_rows(counted(), fmt, site_name):
+        profile = site_profile(site_id) if fmt == "iso27560" else None
+        for chunk in render_rows(counted(), fmt, profile):
             digest.update(chunk)
             yield chunk
         run.manifest = build_manifest(export, site_key, document, count, digest.hexdigest())

@@ -1,5 +1,6 @@
 """The words a visitor saw, as evidence: the banner and wording versions and the policy versions
-that ledger rows name, exactly as they were hashed, for bundles and for auditors' reads.
+that ledger rows name, exactly as they were hashed, for bundles and for auditors' reads; and
+the site's settings a consent record names (controller, purposes, recipients, retention).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from sqlalchemy import select
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
+from consent_service.ledger import iso27560
 from consent_service.ledger.records import utc_timestamp
-from consent_service.models import BannerVersion, PolicyVersion
+from consent_service.models import BannerVersion, PolicyVersion, Site
 
 CHUNK = 500
 
@@ -76,3 +78,54 @@ def banner_version(site_id: int, digest: str) -> dict[str, Any]:
     if version is None:
         raise ApiError(404, "No such banner version.", error="not_found")
     return banner_version_record(version)
+
+
+def site_profile(site_id: int) -> iso27560.SiteProfile:
+    """The settings a 27560 record names: controller, purposes and their services, policies."""
+    site = db.session.get(Site, site_id)
+    assert site is not None
+    locale = site.default_locale
+
+    def label(texts: dict[str, Any], key: str, fallback: str) -> str:
+        chosen: dict[str, Any] = (
+            texts.get(locale) or texts.get("en") or next(iter(texts.values()), {})
+        )
+        return str(chosen.get(key) or fallback)
+
+    purposes = {
+        category.slug: iso27560.Purpose(
+            slug=category.slug,
+            name=label(category.texts, "name", category.slug),
+            necessary=category.necessary,
+            recipients=tuple(
+                iso27560.Recipient(
+                    key=f"recipient:{service.slug}",
+                    name=service.name,
+                    provider=service.provider,
+                    storage_location=service.storage_location,
+                    third_party=service.third_party,
+                    cross_border=service.cross_border,
+                    privacy_policy_url=service.privacy_policy_url,
+                    cookies=tuple(str(cookie.get("name")) for cookie in service.cookies),
+                )
+                for service in site.services
+                if service.category_id == category.id
+            ),
+        )
+        for category in sorted(site.categories, key=lambda category: category.position)
+    }
+    policies = {
+        policy.label: {"url": policy.url, "sha256": policy.sha256}
+        for policy in db.session.scalars(
+            select(PolicyVersion).where(PolicyVersion.site_id == site_id)
+        )
+    }
+    return iso27560.SiteProfile(
+        site_key=site.site_key,
+        name=site.name,
+        origins=tuple(site.allowed_origins),
+        lifetime_days=site.lifetime_days,
+        regime=site.jurisdiction,
+        purposes=purposes,
+        policies=policies,
+    )
