@@ -167,3 +167,45 @@ def test_every_tampering_is_detected_and_untouched_ledgers_pass(sealed_ledger):
         untouched = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
         assert untouched.ok, (tamper.__name__, untouched.failures)
     assert missed == []
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("page_url", "https://www.example.com/other"),
+        ("user_agent", "Forged/1.0"),
+        ("ip_prefix", "10.0.0.0/24"),
+        ("client_time", "2020-01-01 00:00:00"),
+    ],
+)
+def test_changed_evidence_is_detected_and_erased_evidence_still_verifies(
+    client, site, column, value
+):
+    for _ in range(3):
+        body = decision_body(site)
+        response = client.post(
+            f"/api/v1/sites/{site.site_key}/consents",
+            json=body,
+            headers={"User-Agent": "Browser/1.0", "X-Forwarded-For": "192.0.2.7"},
+        )
+        assert response.status_code == 201
+    seal_site(site)
+    trusted = proofs.checkpoint_document(site.site_key, latest_checkpoint(site.id))
+    assert verify.verify_live(site.id, site.site_key, trusted_keys(), trusted).ok
+    open_tampering()
+    target = execute("SELECT consent_event_id FROM ledger_entries WHERE seq = 1").scalar_one()
+    execute(f"UPDATE consent_events SET {column} = :value WHERE id = :id", value=value, id=target)
+    changed = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
+    assert not changed.ok
+    assert any("seq 1" in failure and "evidence" in failure for failure in changed.failures)
+    db.session.rollback()
+    # erasure (the visitors'-rights work): values and salt go, the sealed commitment stays
+    open_tampering()
+    execute(
+        "UPDATE consent_events SET page_url = NULL, user_agent = NULL, ip_prefix = NULL, "
+        "client_time = NULL, evidence_salt = NULL WHERE id = :id",
+        id=target,
+    )
+    erased = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
+    assert erased.ok, erased.failures
+    db.session.rollback()

@@ -31,7 +31,12 @@ from consent_service.ledger.bundle_checks import (
 from consent_service.ledger.merkle_proofs import MerkleTree
 from consent_service.ledger.notices import banner_version_records, policy_records, site_profile
 from consent_service.ledger.proofs import checkpoint_document, leaf_hashes
-from consent_service.ledger.records import RECORD_FIELDS, event_record, utc_timestamp
+from consent_service.ledger.records import (
+    LEAF_V2_FIELDS,
+    RECORD_FIELDS,
+    event_record,
+    utc_timestamp,
+)
 from consent_service.ledger.sealing import latest_checkpoint
 from consent_service.ledger.signing import (
     current_key,
@@ -44,7 +49,7 @@ from consent_service.models.types import utcnow
 EXPORT_FORMATS = ("csv", "jsonl", "iso27560")
 
 
-CSV_COLUMNS = ("seq", "leaf_hash", *RECORD_FIELDS)
+CSV_COLUMNS = ("seq", "leaf_hash", *RECORD_FIELDS, *LEAF_V2_FIELDS)
 
 
 STREAM_BATCH = 2000
@@ -95,6 +100,7 @@ def export_rows(
             ConsentEvent.source,
             ConsentEvent.gpc,
             ConsentEvent.recorded_at,
+            ConsentEvent.evidence_commitment,
         )
         .join(ConsentEvent, ConsentEvent.id == LedgerEntry.consent_event_id)
         .where(LedgerEntry.site_id == site_id)
@@ -118,7 +124,21 @@ def export_rows(
 
 
 def event_fields(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: row[name] for name in RECORD_FIELDS}
+    """The leaf fields of an exported row (format 2 rows carry `leaf_version` and `evidence`)."""
+    fields = {name: row[name] for name in RECORD_FIELDS}
+    if "leaf_version" in row:
+        fields.update({name: row[name] for name in LEAF_V2_FIELDS})
+    return fields
+
+
+def csv_cell(name: str, value: Any) -> str:
+    """One CSV cell: `choices` as compact key-sorted JSON, `gpc` as true/false, an absent
+    format-2 field as the empty string, the rest as text (docs/ledger.md, "CSV columns")."""
+    if name == "choices":
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if name == "gpc":
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def render_rows(
@@ -130,16 +150,7 @@ def render_rows(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for row in rows:
-            writer.writerow(
-                [
-                    json.dumps(row[name], sort_keys=True, separators=(",", ":"))
-                    if name == "choices"
-                    else ("true" if row[name] else "false")
-                    if name == "gpc"
-                    else row[name]
-                    for name in CSV_COLUMNS
-                ]
-            )
+            writer.writerow([csv_cell(name, row.get(name)) for name in CSV_COLUMNS])
             if buffer.tell() > 65536:
                 yield buffer.getvalue().encode()
                 buffer.seek(0)

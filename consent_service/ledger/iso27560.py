@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from consent_service.ledger.records import RECORD_FIELDS, utc_timestamp
+from consent_service.ledger.records import LEAF_V2_FIELDS, RECORD_FIELDS, utc_timestamp
 
 CONFORMS_TO = "dpv-27560:record-2"
+LEAF_FIELDS = (*RECORD_FIELDS, *LEAF_V2_FIELDS)
 RECORD_NAMESPACE = uuid.UUID("6f1d7c43-9a0e-5b7e-8d1c-2c7e1b0a5e27")
 TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Strictly necessary storage is exempt from consent (ePrivacy Directive art. 5(3)); processing
@@ -121,7 +122,7 @@ def _state(kind: str, at: str, row: dict[str, Any], profile: SiteProfile) -> dic
         "dpv:isIndicatedBy": "dpv:DataSubject",
         "dpv:hasNotice": _notice(row, profile),
         "consent-service:event": {
-            **{name: row[name] for name in RECORD_FIELDS},
+            **{name: row[name] for name in LEAF_FIELDS if name in row},
             "seq": row["seq"],
             "leaf_hash": row["leaf_hash"],
         },

@@ -31,14 +31,19 @@ RECORD_FIELDS = (
 )
 
 
+#: Leaf format 2 adds these two after the fields above (absent: format 1).
+LEAF_V2_FIELDS = ("leaf_version", "evidence")
+
+
 def utc_timestamp(value: Any) -> str:
     """ISO 8601 in UTC with microseconds and a Z, the only spelling that is hashed."""
     return str(value.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
 def event_record(event: ConsentEvent | Any, site_key: str) -> dict[str, Any]:
-    """The leaf fields of an event, or of a result row with the same column names."""
-    return {
+    """The leaf fields of an event, or of a result row with the same column names: format 2
+    when the event has an evidence commitment, format 1 otherwise."""
+    record = {
         "site": site_key,
         "event_id": str(event.event_id),
         "visitor_id": event.visitor_id,
@@ -51,6 +56,11 @@ def event_record(event: ConsentEvent | Any, site_key: str) -> dict[str, Any]:
         "gpc": bool(event.gpc),
         "recorded_at": utc_timestamp(event.recorded_at),
     }
+    commitment = getattr(event, "evidence_commitment", None)
+    if commitment:
+        record["leaf_version"] = 2
+        record["evidence"] = commitment
+    return record
 
 
 def record_leaf_hash(record: dict[str, Any]) -> str:

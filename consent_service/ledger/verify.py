@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from consent_service.ledger import bundle_checks
+from consent_service.ledger.evidence import evidence_failures
 from consent_service.ledger.exports import ExportFilters, event_fields, export_rows
 from consent_service.ledger.merkle import ProofError, canonical_event_bytes, leaf_hash, root_hash
 from consent_service.ledger.merkle_proofs import MerkleTree, verify_consistency, verify_inclusion
@@ -247,6 +248,10 @@ def verify_live(
     rows = list(export_rows(site_id, site_key, None, ExportFilters()))
     sealed = [row for row in rows if row["seq"] < int(latest["tree_size"])]
     verify_rows(sealed, latest, trusted, True, verdict)
+    evidence = list(evidence_failures(site_id, int(latest["tree_size"])))
+    for failure in evidence:
+        verdict.check(False, failure)
+    verdict.check(not evidence, "stored evidence (URL, user agent, address prefix, client time)")
     if trusted is not None:
         verify_previous(trusted, latest, keys, verdict)
         old = int(trusted["tree_size"])
