@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 
 from consent_service.cli.common import site_or_fail
+from consent_service.safe_text import UnsafeText
 from consent_service.sites import access, registry, versions
 
 
@@ -33,6 +34,8 @@ def sites_create(
         site = registry.create_site(
             name, origins, default_locale=default_locale, lifetime_days=lifetime_days
         )
+    except UnsafeText as exc:
+        raise click.BadParameter(str(exc), param_hint="--name") from exc
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--origin") from exc
     _, secret = access.issue_token(site, "admin", label="created with the site")

@@ -19,6 +19,7 @@ from consent_service.models import (
     Service,
     Site,
 )
+from consent_service.safe_text import check_text
 from consent_service.sites.versions import refresh_banner_version
 
 BUILTIN_LOCALES = ("en", "zh-CN")
@@ -48,8 +49,12 @@ class ServiceSpec:
 
 
 def generate_site_key() -> str:
-    """128 bits of randomness, URL-safe, no padding (22 characters)."""
-    return secrets.token_urlsafe(16)
+    """128 bits of randomness, URL-safe, no padding (22 characters), never starting with `-`
+    (the key reaches CSV exports, where a leading `-` starts a formula)."""
+    while True:
+        key = secrets.token_urlsafe(16)
+        if key[0] != "-":
+            return key
 
 
 def get_site(site_key: str) -> Site:
@@ -78,8 +83,13 @@ def create_site(
 ) -> Site:
     """Create a site with its categories and services and its first banner version.
 
-    A site always has a `necessary` category, added when the caller gives none.
+    A site always has a `necessary` category, added when the caller gives none. Names that
+    reach exports are refused when a spreadsheet would read them as a formula.
     """
+    check_text(name, "site name")
+    for service_spec in services:
+        for what in ("name", "provider", "storage_location"):
+            check_text(getattr(service_spec, what), f"service {service_spec.slug} {what}")
     site = Site(
         site_key=site_key or generate_site_key(),
         name=name,

@@ -19,6 +19,7 @@ from consent_service.models import (
     Site,
 )
 from consent_service.models.types import utcnow
+from consent_service.safe_text import check_label
 
 
 def banner_document(site: Site) -> dict[str, Any]:
@@ -98,6 +99,7 @@ def publish_policy(
     The hash is of the text when the text is given; for a policy kept only at a URL the caller
     supplies the SHA-256 of the document published there.
     """
+    check_label(label, "policy label")  # it reaches CSV exports: no formula, ever
     if text is None and url is None:
         raise ValueError("a policy needs its text or its URL")
     if text is not None:
