@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.serving import make_server
 
 from consent_service import create_app
 from consent_service.extensions import db
@@ -201,3 +203,22 @@ def app_factory(database_url: str) -> Iterator[Any]:
     for other in made:
         with other.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def service(app: Flask) -> Iterator[str]:
+    """The app served on loopback, for clients that speak real HTTP (`--service`, monitors)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture
+def keys_file(client: FlaskClient, tmp_path: Path) -> Path:
+    """The service's keys document, fetched once and kept by the auditor."""
+    path = tmp_path / "keys-you-trust.json"
+    path.write_text(client.get("/.well-known/consent-ledger-keys").get_data(as_text=True))
+    return path

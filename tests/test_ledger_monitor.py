@@ -5,13 +5,9 @@ seal-by time receipts promise."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-import pytest
 from click.testing import CliRunner
-from werkzeug.serving import make_server
 
 from consent_service.cli import main
 from consent_service.extensions import db
@@ -25,16 +21,6 @@ from consent_service.sites import access
 from tests.conftest import TEST_LEDGER_KEY, decision_body, ledger_public_key
 from tests.test_ledger_bundle import record_many
 from tests.test_ledger_tampering import execute, open_tampering
-
-
-@pytest.fixture
-def service(app) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
 
 
 def monitor(service, site, state, token, key=None):

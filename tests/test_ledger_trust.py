@@ -8,13 +8,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from werkzeug.serving import make_server
 
 from consent_service.cli import main
 from consent_service.extensions import db
@@ -34,24 +31,6 @@ REAL = load_key(TEST_LEDGER_KEY)
 
 def run_verify(*args: object) -> object:
     return CliRunner().invoke(main, ["ledger", "verify", *map(str, args)])
-
-
-@pytest.fixture
-def service(app) -> Iterator[str]:
-    """The app on loopback, so `--service` fetches the keys over real HTTP."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-
-
-@pytest.fixture
-def keys_file(client, tmp_path) -> Path:
-    path = tmp_path / "keys-you-trust.json"
-    path.write_text(client.get("/.well-known/consent-ledger-keys").get_data(as_text=True))
-    return path
 
 
 def ledger_with_withdrawal(client, runner, site, tmp_path) -> tuple[Path, Path]:
