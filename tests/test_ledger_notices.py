@@ -93,3 +93,30 @@ def test_auditor_reads_a_banner_version(client, site, admin_token):
     assert client.get(base + "ab" * 32, headers=headers).status_code == 404
     bad = client.get(base + "xyz", headers=headers)
     assert bad.status_code == 422 and bad.json["errors"] == {"hash": ["64 hex digits."]}
+
+
+def test_live_check_recomputes_stored_words(client, site, app):
+    from consent_service.extensions import db
+    from consent_service.ledger import verify
+    from tests.conftest import trusted_keys
+    from tests.test_ledger_tampering import execute, open_tampering
+
+    record_many(client, site, 2)
+    seal_site(site)
+    clean = verify.verify_live(site.id, site.site_key, trusted_keys())
+    assert clean.ok and not clean.notes
+    for statement in (
+        "UPDATE banner_versions SET canonical_json = replace(canonical_json, 'Demo', 'Fake')",
+        "UPDATE policy_versions SET text = text || ' We sell your data.'",
+    ):
+        open_tampering()
+        execute(statement)
+        verdict = verify.verify_live(site.id, site.site_key, trusted_keys())
+        assert not verdict.ok and any("no longer hashes" in f for f in verdict.failures)
+        db.session.rollback()
+    # a seal later than receipts promised is reported (here: a promise of zero seconds)
+    app.config["LEDGER_MAX_MERGE_DELAY"] = 0.0
+    late = verify.verify_live(site.id, site.site_key, trusted_keys())
+    assert late.ok and late.notes == [
+        "2 event(s) were sealed after the time their receipt promised"
+    ]

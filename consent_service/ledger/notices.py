@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from consent_service.canonical import sha256_hex
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.ledger import iso27560
@@ -66,6 +67,22 @@ def policy_records(site_id: int, labels: Iterable[str]) -> Iterator[dict[str, An
             .order_by(PolicyVersion.label)
         ):
             yield policy_record(policy)
+
+
+def notice_failures(site_id: int) -> Iterator[str]:
+    """Stored banner, wording and policy versions whose content no longer hashes to their id."""
+    for version in db.session.scalars(
+        select(BannerVersion).where(BannerVersion.site_id == site_id)
+    ):
+        if sha256_hex(version.canonical_json) != version.sha256:
+            yield f"banner version {version.sha256[:16]}: its document no longer hashes to it"
+    for policy in db.session.scalars(
+        select(PolicyVersion).where(
+            PolicyVersion.site_id == site_id, PolicyVersion.text.is_not(None)
+        )
+    ):
+        if sha256_hex(policy.text or "") != policy.sha256:
+            yield f"policy {policy.label!r}: its text no longer hashes to its sha256"
 
 
 def banner_version(site_id: int, digest: str) -> dict[str, Any]:

@@ -17,8 +17,10 @@ from consent_service.ledger.evidence import evidence_failures
 from consent_service.ledger.exports import ExportFilters, event_fields, export_rows
 from consent_service.ledger.merkle import ProofError, canonical_event_bytes, leaf_hash, root_hash
 from consent_service.ledger.merkle_proofs import MerkleTree, verify_consistency, verify_inclusion
+from consent_service.ledger.notices import notice_failures
 from consent_service.ledger.proofs import checkpoint_document
-from consent_service.ledger.sealing import CHECKPOINT_FIELDS, latest_checkpoint
+from consent_service.ledger.records import max_merge_delay
+from consent_service.ledger.sealing import CHECKPOINT_FIELDS, late_seals, latest_checkpoint
 from consent_service.ledger.trust import TrustedKeys, TrustError, from_document, verify_signature
 
 MANIFEST_SIGNATURE = "manifest_signature"
@@ -252,6 +254,13 @@ def verify_live(
     for failure in evidence:
         verdict.check(False, failure)
     verdict.check(not evidence, "stored evidence (URL, user agent, address prefix, client time)")
+    notices = list(notice_failures(site_id))
+    for failure in notices:
+        verdict.check(False, failure)
+    verdict.check(not notices, "stored banner, wording and policy versions match their hashes")
+    late = late_seals(site_id, max_merge_delay())
+    if late:
+        verdict.notes.append(f"{late} event(s) were sealed after the time their receipt promised")
     if trusted is not None:
         verify_previous(trusted, latest, keys, verdict)
         old = int(trusted["tree_size"])
