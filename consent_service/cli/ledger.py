@@ -281,15 +281,22 @@ def ledger_keygen(publish: bool) -> None:
 
 
 def _publish(public_raw: bytes) -> None:
+    """Best effort: where no migrated database is reachable, the first start publishes it."""
     from flask.cli import ScriptInfo
+    from sqlalchemy import inspect
 
+    from consent_service.extensions import db
     from consent_service.ledger.signing import publish_key
 
+    later = "it is published at the service's first start instead"
     try:
         app = click.get_current_context().ensure_object(ScriptInfo).load_app()
         with app.app_context():
+            if not inspect(db.engine).has_table("ledger_keys"):
+                click.echo(f"not published now (database not migrated); {later}", err=True)
+                return
             publish_key(public_raw)
-    except Exception as exc:  # no database here: the first start publishes it
-        click.echo(f"not published now ({exc}); it will be at the service's first start", err=True)
+    except Exception as exc:  # no database reachable from here
+        click.echo(f"not published now ({exc}); {later}", err=True)
         return
     click.echo("published in /.well-known/consent-ledger-keys", err=True)

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from consent_service.canonical import canonical_json
 from consent_service.extensions import db
@@ -94,7 +95,10 @@ def publish_key(public_raw: bytes) -> str:
     key_id = key_id_for(public_raw)
     if db.session.get(LedgerKey, key_id) is None:
         db.session.add(LedgerKey(key_id=key_id, public_key=base64.b64encode(public_raw).decode()))
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:  # another process published it first
+            db.session.rollback()
     return key_id
 
 
