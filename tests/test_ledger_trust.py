@@ -275,3 +275,14 @@ def test_live_rewrite_signed_with_a_foreign_key_fails(
                 "trusted" in failure or "signature" in failure for failure in verdict.failures
             )
     db.session.rollback()
+
+
+def test_without_a_key_even_a_broken_bundle_is_unauthenticated(client, runner, site, tmp_path):
+    record_many(client, site, 2)
+    seal_site(site)
+    bundle = tmp_path / "b"
+    export_bundle(runner, site, bundle)
+    (bundle / "events.jsonl").write_text("")
+    result = run_verify(bundle)
+    assert result.exit_code == 2
+    assert "FAIL" in result.output and "VERDICT: UNAUTHENTICATED" in result.output

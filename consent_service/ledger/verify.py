@@ -42,9 +42,10 @@ class Verdict:
 
     @property
     def word(self) -> str:
-        if self.failures:
-            return "NOT VERIFIED"
-        return "VERIFIED" if self.authenticated else "UNAUTHENTICATED"
+        """Without a trusted key nothing is verified, whatever else passed or failed."""
+        if not self.authenticated:
+            return "UNAUTHENTICATED"
+        return "NOT VERIFIED" if self.failures else "VERIFIED"
 
     def check(self, passed: bool, what: str) -> bool:
         (self.checks if passed else self.failures).append(what)
