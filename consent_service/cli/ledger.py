@@ -117,7 +117,9 @@ def trusted_keys(public_key: str | None, keys_file: Path | None, service: str | 
     default=None,
     help="An older checkpoint you kept: nothing it covers may be gone or changed.",
 )
-@click.option("--public-key", default=None, help="The trusted Ed25519 public key (base64).")
+@click.option(
+    "--public-key", metavar="B64", default=None, help="The trusted Ed25519 public key (base64)."
+)
 @click.option(
     "--keys",
     "keys_file",
@@ -127,6 +129,7 @@ def trusted_keys(public_key: str | None, keys_file: Path | None, service: str | 
 )
 @click.option(
     "--service",
+    metavar="URL",
     default=None,
     help="Fetch the trusted keys from URL/.well-known/consent-ledger-keys.",
 )
@@ -183,15 +186,17 @@ def _verify_live(site_key: str, keys: Any, trusted_file: Path | None) -> Any:
 
 
 @ledger_group.command("monitor")
-@click.option("--service", required=True, help="Base URL of the consent service.")
-@click.option("--site", "site_key", required=True)
+@click.option("--service", metavar="URL", required=True, help="Base URL of the consent service.")
+@click.option("--site", "site_key", metavar="KEY", required=True)
 @click.option(
     "--state",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
     help="Directory that keeps the last verified checkpoint and the history.",
 )
-@click.option("--public-key", default=None, help="The trusted Ed25519 public key (base64).")
+@click.option(
+    "--public-key", metavar="B64", default=None, help="The trusted Ed25519 public key (base64)."
+)
 @click.option(
     "--keys",
     "keys_file",
