@@ -93,8 +93,9 @@ def register_background_jobs(app: Flask) -> None:
     from consent_service.ledger.sealing import seal_all
 
     if app.config.get("LEDGER_AUTOSEAL"):
-        with app.app_context():  # bounded by the maximum merge delay receipts promise
-            interval = seal_interval(float(app.config["LEDGER_SEAL_INTERVAL"]))
+        interval = seal_interval(  # bounded by the maximum merge delay receipts promise
+            float(app.config["LEDGER_SEAL_INTERVAL"]), float(app.config["LEDGER_MAX_MERGE_DELAY"])
+        )
         start_with_first_request(app, "ledger-sealer", interval, lambda: seal_all(wait=False))
     if app.config.get("WEBHOOK_AUTODELIVER"):
         start_with_first_request(

@@ -166,3 +166,19 @@ def test_receipt_promises_a_seal_time_the_sealer_keeps(client, site, app_factory
     assert slow.extensions["ledger-sealer"].interval == 10.0
     quick = app_factory(LEDGER_AUTOSEAL=True, LEDGER_SEAL_INTERVAL=2.0)
     assert quick.extensions["ledger-sealer"].interval == 2.0
+
+
+def test_seal_watch_keeps_the_promise_too(runner, site, monkeypatch):
+    import time
+
+    waits: list[float] = []
+
+    def stop(seconds: float) -> None:
+        waits.append(seconds)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(time, "sleep", stop)
+    runner.app.config["LEDGER_MAX_MERGE_DELAY"] = 6.0
+    result = runner.invoke(args=["ledger", "seal", "--watch", "--interval", "30"])
+    assert waits == [2.0]
+    assert "sealing every 2 s to keep LEDGER_MAX_MERGE_DELAY" in result.output

@@ -31,10 +31,10 @@ def ledger_seal(site_key: str | None, watch: bool, interval: float) -> None:
     import time
 
     from consent_service.ledger import sealing
-    from consent_service.ledger.records import seal_interval
+    from consent_service.ledger.records import max_merge_delay, seal_interval
 
-    if watch and seal_interval(interval) < interval:
-        interval = seal_interval(interval)
+    if watch and seal_interval(interval, max_merge_delay()) < interval:
+        interval = seal_interval(interval, max_merge_delay())
         click.echo(f"sealing every {interval:g} s to keep LEDGER_MAX_MERGE_DELAY", err=True)
 
     while True:

@@ -72,10 +72,10 @@ def max_merge_delay() -> float:
     return float(current_app.config.get("LEDGER_MAX_MERGE_DELAY", 60.0))
 
 
-def seal_interval(configured: float) -> float:
-    """The in-process sealing interval: as configured, but at most a third of the maximum merge
-    delay, so that a missed run or two still keeps the promise receipts make."""
-    return min(configured, max_merge_delay() / 3)
+def seal_interval(configured: float, merge_delay: float) -> float:
+    """The sealing interval: as configured, but at most a third of the maximum merge delay, so
+    that a missed run or two still keeps the promise receipts make."""
+    return min(configured, merge_delay / 3)
 
 
 def issue_receipt(record: dict[str, Any], key: SigningKey) -> dict[str, Any]:
