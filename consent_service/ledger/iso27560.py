@@ -85,7 +85,7 @@ def entities(profile: SiteProfile) -> dict[str, Any]:
             entity: dict[str, Any] = {
                 "@type": ["dpv:Organisation", "dpv:Recipient", kind],
                 "dpv:hasName": recipient.provider or recipient.name,
-                "dpv:hasAddress": recipient.storage_location or None,
+                "dpv:hasLocation": recipient.storage_location or None,
             }
             if recipient.privacy_policy_url:
                 entity["dpv:hasContact"] = {"schema:url": recipient.privacy_policy_url}
