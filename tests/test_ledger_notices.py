@@ -120,3 +120,20 @@ def test_live_check_recomputes_stored_words(client, site, app):
     assert late.ok and late.notes == [
         "2 event(s) were sealed after the time their receipt promised"
     ]
+
+
+def test_policy_text_is_served_exactly_as_hashed(client, site):
+    from consent_service.sites.versions import current_policy, publish_policy
+
+    policy = current_policy(site)
+    answer = client.get(f"/api/v1/sites/{site.site_key}/policies/{policy.label}.txt")
+    assert answer.status_code == 200 and answer.mimetype == "text/plain"
+    assert hashlib.sha256(answer.data).hexdigest() == policy.sha256
+    assert answer.headers["ETag"] == f'"{policy.sha256}"'
+    page = client.get("/demo/privacy").get_data(as_text=True)
+    assert f"/api/v1/sites/{site.site_key}/policies/{policy.label}.txt" in page
+    assert policy.sha256 in page
+    publish_policy(site, "url-only", url="https://www.example.com/p", sha256="ab" * 32)
+    missing = client.get(f"/api/v1/sites/{site.site_key}/policies/url-only.txt")
+    assert missing.status_code == 404 and missing.is_json
+    assert client.get(f"/api/v1/sites/{site.site_key}/policies/nope.txt").status_code == 404

@@ -37,6 +37,7 @@ from consent_service.schemas.lead import (
     LeadSubmissionSchema,
 )
 from consent_service.schemas.site import ConfigQuerySchema, SiteConfigSchema
+from consent_service.sites import versions
 
 blp = Blueprint(
     "public", __name__, url_prefix="/api/v1/sites", description="Banner configuration and consent."
@@ -126,6 +127,22 @@ def get_consent_proof(query: dict[str, Any], site_key: str, event_id: str) -> di
             422, "Not an event id.", error="validation_failed", errors={"event_id": ["Not a UUID."]}
         ) from exc
     return proofs.visitor_inclusion_proof(site.site_id, site.site_key, visitor_id, parsed)
+
+
+@blp.route("/<string:site_key>/policies/<string:label>.txt", methods=["GET"])
+@blp.alt_response(200, description="The exact UTF-8 text whose SHA-256 is the version's hash.")
+def get_policy_text(site_key: str, label: str) -> Response:
+    """A policy version's exact text: the bytes its `sha256` (in consent events' evidence and
+    bundles) is the hash of. Immutable, like the version."""
+    policy = versions.policy_text(public_site(site_key).site_id, label)
+    return Response(
+        (policy.text or "").encode("utf-8"),
+        content_type="text/plain; charset=utf-8",
+        headers={
+            "ETag": f'"{policy.sha256}"',
+            "Cache-Control": "public, max-age=31536000, immutable",
+        },
+    )
 
 
 @blp.route("/<string:site_key>/leads", methods=["POST"])

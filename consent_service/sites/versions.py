@@ -157,3 +157,11 @@ def policy_summary(policy: PolicyVersion | None) -> dict[str, Any] | None:
         "effective_at": policy.effective_at.isoformat(),
         "material": policy.material,
     }
+
+
+def policy_text(site_id: int, label: str) -> PolicyVersion:
+    """A published policy whose exact text the service holds (the bytes its `sha256` is of)."""
+    policy = find_policy(site_id, label)
+    if policy is None or policy.text is None:
+        raise ApiError(404, "No policy text of that version is held here.", error="not_found")
+    return policy
