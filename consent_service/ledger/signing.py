@@ -114,9 +114,9 @@ def publish_on_first_request(app: Flask) -> None:
         done = True
         try:
             publish_key(current_key().public_raw)
-        except Exception:  # a database not yet migrated: sealing publishes it later
+        except Exception as exc:  # a database not yet migrated: sealing publishes it later
             db.session.rollback()
-            log.exception("could not publish the ledger signing key")
+            log.warning("ledger signing key not published yet: %s", exc.__class__.__name__)
 
     app.before_request(publish)
 
