@@ -286,3 +286,26 @@ def test_without_a_key_even_a_broken_bundle_is_unauthenticated(client, runner, s
     result = run_verify(bundle)
     assert result.exit_code == 2
     assert "FAIL" in result.output and "VERDICT: UNAUTHENTICATED" in result.output
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda c: c.pop("tree_size"),
+        lambda c: c.update(root_hash="zz"),
+        lambda c: c.update(tree_size="3"),
+    ],
+    ids=["no-size", "bad-root", "size-as-text"],
+)
+def test_a_malformed_kept_checkpoint_is_a_verdict(client, runner, site, tmp_path, damage):
+    record_many(client, site, 2)
+    seal_site(site)
+    bundle = tmp_path / "b"
+    export_bundle(runner, site, bundle)
+    kept = json.loads((bundle / "checkpoint.json").read_text())
+    damage(kept)
+    path = tmp_path / "kept.json"
+    path.write_text(json.dumps(kept))
+    result = run_verify(bundle, "--previous-checkpoint", path, "--public-key", ledger_public_key())
+    assert result.exit_code == 1 and "VERDICT: NOT VERIFIED" in result.output
+    assert "checkpoints have a tree_size" in result.output

@@ -161,6 +161,16 @@ def _check_tree(
             )
 
 
+def _checkpoint_shape(checkpoint: dict[str, Any]) -> bool:
+    size, root = checkpoint.get("tree_size"), checkpoint.get("root_hash")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(root, str):
+        return False
+    try:
+        return len(bytes.fromhex(root)) == 32
+    except ValueError:
+        return False
+
+
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -180,12 +190,14 @@ def verify_bundle(
         if keys is None:
             verdict.authenticated = False
             keys = from_document(_read_json(bundle / "public_keys.json"), "the bundle")
-        data = (bundle / "events.jsonl").open("rb")
     except (OSError, ValueError, TrustError) as exc:
         verdict.check(False, f"bundle readable: {exc}")
         return verdict
-    if not (isinstance(manifest, dict) and isinstance(checkpoint, dict)):
-        verdict.check(False, "manifest and checkpoint are JSON objects")
+    if not all(isinstance(value, dict) for value in (manifest, checkpoint, previous or {})):
+        verdict.check(False, "manifest and checkpoints are JSON objects")
+        return verdict
+    if not _checkpoint_shape(checkpoint) or (previous and not _checkpoint_shape(previous)):
+        verdict.check(False, "checkpoints have a tree_size and a hex root_hash")
         return verdict
     verdict.notes.extend(keys.notes)
     verdict.check(manifest.get("checkpoint") == checkpoint, "manifest names this checkpoint")
@@ -208,6 +220,11 @@ def verify_bundle(
             "a filtered bundle proves that its rows are in the log, not that no matching row "
             "was left out"
         )
+    try:
+        data = (bundle / "events.jsonl").open("rb")
+    except OSError as exc:
+        verdict.check(False, f"bundle readable: {exc}")
+        return verdict
     digest = hashlib.sha256()
     banners: set[str] = set()
     policies: set[str] = set()
