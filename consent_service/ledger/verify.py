@@ -263,6 +263,9 @@ def verify_live(
     must be by a trusted key, and, if given, a checkpoint kept elsewhere (the one that counts
     against someone able to rewrite the database)."""
     verdict = Verdict()
+    if trusted is not None and not (isinstance(trusted, dict) and _checkpoint_shape(trusted)):
+        verdict.check(False, "checkpoints have a tree_size and a hex root_hash")
+        return verdict
     latest = checkpoint_document(site_key, latest_checkpoint(site_id))
     verify_checkpoint_signature(latest, keys, verdict, "latest checkpoint")
     rows = list(export_rows(site_id, site_key, None, ExportFilters()))
