@@ -85,3 +85,24 @@ def test_origin_follows_the_public_base_url(app_factory, site, tmp_path):
         from consent_service.ledger.proofs import log_origin
 
         assert log_origin(site.site_key) == f"consent.example.com/consent-ledger/{site.site_key}"
+
+
+def test_every_checkpoint_is_served_by_size(client, site, admin_token, tmp_path):
+    record_many(client, site, 3)
+    seal_site(site)
+    record_many(client, site, 2)
+    seal_site(site)
+    base = f"/api/v1/sites/{site.site_key}/ledger/checkpoints"
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    older = client.get(f"{base}/3", headers=headers).json
+    assert older["tree_size"] == 3
+    note = client.get(f"{base}/3", headers={**headers, "Accept": "text/plain"})
+    origin = f"consent-service/consent-ledger/{site.site_key}"
+    key = load_key(TEST_LEDGER_KEY)
+    parsed = open_checkpoint_note(note.get_data(as_text=True), origin, key.public_raw)
+    assert (parsed.tree_size, parsed.root_hex) == (3, older["root_hash"])
+    checked = go_verify(verifier_key(origin, key.public_raw), note.get_data(as_text=True), tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    missing = client.get(f"{base}/4", headers=headers)
+    assert missing.status_code == 404 and missing.json["status"] == "checkpoint_not_found"
+    assert client.get(f"{base}/3").status_code == 401

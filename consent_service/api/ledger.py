@@ -55,15 +55,26 @@ def ledger_keys() -> ResponseReturnValue:
 def latest_checkpoint(site_key: str) -> ResponseReturnValue:
     """JSON by default; with `Accept: text/plain` the C2SP tlog-checkpoint signed note."""
     site, _ = reader(site_key)
-    checkpoint = proofs.require_checkpoint(site.site_id)
+    return checkpoint_response(site.site_key, proofs.require_checkpoint(site.site_id))
+
+
+@blp.route("/api/v1/sites/<string:site_key>/ledger/checkpoints/<int:tree_size>", methods=["GET"])
+@blp.doc(security=[{"bearerAuth": []}])
+def checkpoint_of_size(site_key: str, tree_size: int) -> ResponseReturnValue:
+    """The checkpoint of one size, as JSON or (`Accept: text/plain`) as a signed note."""
+    site, _ = reader(site_key)
+    return checkpoint_response(site.site_key, proofs.checkpoint_at(site.site_id, tree_size))
+
+
+def checkpoint_response(site_key: str, checkpoint: Any) -> ResponseReturnValue:
     accepted = request.accept_mimetypes
     if accepted["text/plain"] > accepted["application/json"]:
         return Response(
-            proofs.checkpoint_note(site.site_key, checkpoint),
+            proofs.checkpoint_note(site_key, checkpoint),
             content_type="text/plain; charset=utf-8",
             headers={"Vary": "Accept", "Cache-Control": "no-store"},
         )
-    return proofs.checkpoint_document(site.site_key, checkpoint)
+    return proofs.checkpoint_document(site_key, checkpoint)
 
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/proof/<string:event_id>", methods=["GET"])

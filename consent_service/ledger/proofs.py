@@ -63,6 +63,17 @@ def require_checkpoint(site_id: int) -> LedgerCheckpoint:
     return checkpoint
 
 
+def checkpoint_at(site_id: int, tree_size: int) -> LedgerCheckpoint:
+    checkpoint = db.session.scalar(
+        select(LedgerCheckpoint).where(
+            LedgerCheckpoint.site_id == site_id, LedgerCheckpoint.tree_size == tree_size
+        )
+    )
+    if checkpoint is None:
+        raise ApiError(404, f"No checkpoint of size {tree_size}.", error="checkpoint_not_found")
+    return checkpoint
+
+
 def leaf_hashes(site_id: int, tree_size: int) -> list[bytes]:
     rows = db.session.execute(
         select(LedgerEntry.leaf_hash)
