@@ -97,15 +97,14 @@ def register_background_jobs(app: Flask) -> None:
     from consent_service.integrations.crm.delivery import CRM_WORKER, deliver_until_idle
     from consent_service.integrations.mail.sending import MAIL_WORKER, run_mail_worker
     from consent_service.integrations.webhooks import deliver_due
+    from consent_service.ledger.records import seal_interval
     from consent_service.ledger.sealing import seal_all
 
     if app.config.get("LEDGER_AUTOSEAL"):
-        start_with_first_request(
-            app,
-            "ledger-sealer",
-            float(app.config["LEDGER_SEAL_INTERVAL"]),
-            lambda: seal_all(wait=False),
+        interval = seal_interval(  # bounded by the maximum merge delay receipts promise
+            float(app.config["LEDGER_SEAL_INTERVAL"]), float(app.config["LEDGER_MAX_MERGE_DELAY"])
         )
+        start_with_first_request(app, "ledger-sealer", interval, lambda: seal_all(wait=False))
     if app.config.get("WEBHOOK_AUTODELIVER"):
         start_with_first_request(
             app, "webhook-sender", float(app.config["WEBHOOK_INTERVAL"]), deliver_due

@@ -156,6 +156,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "LEDGER_SIGNING_KEY": ledger_key,
         "LEDGER_SEAL_INTERVAL": float(_env_int("LEDGER_SEAL_INTERVAL", 10)),
         "LEDGER_AUTOSEAL": _env_bool("LEDGER_AUTOSEAL", True),
+        "LEDGER_MAX_MERGE_DELAY": float(_env_int("LEDGER_MAX_MERGE_DELAY", 60)),
         "WEBHOOK_AUTODELIVER": _env_bool("WEBHOOK_AUTODELIVER", True),
         "WEBHOOK_ALLOW_HTTP": _env_bool("WEBHOOK_ALLOW_HTTP", False),
         "CRM_AUTODELIVER": _env_bool("CRM_AUTODELIVER", True),
@@ -231,6 +232,9 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "openapi.json",
     "CONFIG_MAX_AGE": 60,
+    # The ledger's maximum merge delay: receipts promise a seal within this many seconds, and
+    # the in-process sealer runs at least three times within it.
+    "LEDGER_MAX_MERGE_DELAY": 60.0,
     # The banner script at its mutable URL: short, so a new policy or category reaches pages
     # within minutes; the versioned URL is immutable.
     "SCRIPT_MAX_AGE": 300,

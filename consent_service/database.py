@@ -8,6 +8,7 @@ keeps `synchronous_commit` on for the same reason.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
@@ -28,9 +29,18 @@ def configure_engine_options(app: Flask) -> None:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
+def create_private_file(path: str | None) -> None:
+    """Create a new SQLite file readable by its owner only (0600), like the keys beside it;
+    SQLite gives its -wal and -shm files the same mode."""
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def install_sqlite_pragmas(engine: Engine, synchronous: str) -> None:
     if engine.dialect.name != "sqlite":
         return
+    create_private_file(engine.url.database)
     if synchronous not in SYNCHRONOUS_MODES:
         raise ValueError(f"SQLITE_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS_MODES)}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.serving import make_server
 
 from consent_service import create_app
 from consent_service.extensions import db
@@ -29,6 +31,19 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 # A fixed Ed25519 seed (base64) so tests can check signatures against a known key.
 TEST_LEDGER_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 BACKENDS = ("sqlite", "postgresql")
+
+
+def ledger_public_key() -> str:
+    """The base64 public key of TEST_LEDGER_KEY, as an auditor would have obtained it."""
+    from consent_service.ledger.signing import load_key
+
+    return load_key(TEST_LEDGER_KEY).public_b64
+
+
+def trusted_keys() -> Any:
+    from consent_service.ledger.trust import from_public_key
+
+    return from_public_key(ledger_public_key())
 
 
 def make_app(database_url: str, **overrides: Any) -> Flask:
@@ -188,3 +203,22 @@ def app_factory(database_url: str) -> Iterator[Any]:
     for other in made:
         with other.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def service(app: Flask) -> Iterator[str]:
+    """The app served on loopback, for clients that speak real HTTP (`--service`, monitors)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture
+def keys_file(client: FlaskClient, tmp_path: Path) -> Path:
+    """The service's keys document, fetched once and kept by the auditor."""
+    path = tmp_path / "keys-you-trust.json"
+    path.write_text(client.get("/.well-known/consent-ledger-keys").get_data(as_text=True))
+    return path

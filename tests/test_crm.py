@@ -24,7 +24,7 @@ from consent_service.integrations.crm.neocrm import forget_tokens
 from consent_service.ledger import exports, verify
 from consent_service.models import Disclosure, Lead
 from consent_service.models.types import utcnow
-from tests.conftest import count_rows, decision_body
+from tests.conftest import count_rows, decision_body, trusted_keys
 from tests.neocrm_server import FakeNeoCRM
 
 LEAD_ID_FIELD = "customItem104__c"
@@ -522,10 +522,10 @@ def test_bundles_carry_the_disclosures_under_the_signed_manifest(
     ]
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert record["consent_event_id"] in {event["event_id"] for event in events}
-    assert verify.verify_bundle(tmp_path).ok
+    assert verify.verify_bundle(tmp_path, trusted_keys()).ok
     (tmp_path / "disclosures.jsonl").write_text("")  # a record removed
-    verdict = verify.verify_bundle(tmp_path)
-    assert not verdict.ok and "disclosure records match manifest" in verdict.failures
+    verdict = verify.verify_bundle(tmp_path, trusted_keys())
+    assert not verdict.ok and "disclosures.jsonl matches manifest" in verdict.failures
 
 
 def test_crm_secrets_come_from_the_environment(app, site, neocrm, runner, monkeypatch):

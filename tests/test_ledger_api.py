@@ -160,9 +160,15 @@ def test_export_formats_and_filters(client, site, admin_token):
     assert json.loads(table[0]["choices"])["analytics"] is True
     iso = client.get(f"{base}?format=iso27560&action=custom", headers=auth(admin_token))
     records = [json.loads(line) for line in iso.data.decode().splitlines()]
-    assert len(records) == 1
-    assert records[0]["header"]["record_id"] == granted["event_id"]
-    assert records[0]["events"][0]["type"] == "dpv:ConsentGiven"
+    assert len(records) == len(site.categories)  # one per purpose of the one visitor
+    assert {r["dpv:hasDataSubject"]["dpv:hasIdentifier"] for r in records} == {
+        granted["visitor_id"]
+    }
+    purposes = {r["dpv:hasProcess"][0]["dpv:hasPurpose"][0]["dct:identifier"]: r for r in records}
+    analytics = purposes["analytics"]
+    state = analytics["dpv:hasProcess"][0]["dpv:hasConsentStatus"][0]
+    assert state["@type"][0] == "dpv:ConsentGiven"
+    assert state["consent-service:event"]["event_id"] == granted["event_id"]
     by_category = client.get(f"{base}?category=analytics", headers=auth(admin_token))
     assert len(by_category.data.decode().splitlines()) == 1
     for bad in ("format=pdf", "from=yesterday", "action=maybe", "visitor_id=zz", "colour=red"):

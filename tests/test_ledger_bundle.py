@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from consent_service.cli import main
 from consent_service.ledger.sealing import seal_site
 from consent_service.models import LedgerCheckpoint, LedgerEntry
-from tests.conftest import decision_body
+from tests.conftest import decision_body, ledger_public_key
 
 
 def record_many(client, site, count, **overrides):
@@ -31,9 +31,11 @@ def export_bundle(runner, site, out, *filters):
     return result
 
 
-def offline_verify(*args):
-    """The verifier as an auditor runs it: the top-level command, no app, no database."""
-    return CliRunner().invoke(main, ["ledger", "verify", *map(str, args)])
+def offline_verify(*args, key=True):
+    """The verifier as an auditor runs it: the top-level command, no app, no database, and
+    the service's public key obtained beforehand."""
+    trust = ["--public-key", ledger_public_key()] if key else []
+    return CliRunner().invoke(main, ["ledger", "verify", *map(str, args), *trust])
 
 
 def test_full_bundle_verifies_and_tampering_fails(client, site, runner, tmp_path):
@@ -108,8 +110,13 @@ def test_empty_range_gives_an_empty_verifiable_bundle(client, site, runner, tmp_
 def test_live_verification(client, site, runner):
     record_many(client, site, 3)
     seal_site(site)
-    result = runner.invoke(args=["ledger", "verify", "--site", site.site_key])
+    result = runner.invoke(
+        args=["ledger", "verify", "--site", site.site_key, "--public-key", ledger_public_key()]
+    )
     assert result.exit_code == 0, result.output
+    unauthenticated = runner.invoke(args=["ledger", "verify", "--site", site.site_key])
+    assert unauthenticated.exit_code == 2
+    assert "VERDICT: UNAUTHENTICATED" in unauthenticated.output
 
 
 def test_concurrent_sealers_never_duplicate_or_skip(app, client, site, app_factory):

@@ -20,7 +20,7 @@ from consent_service.ledger import proofs, verify
 from consent_service.ledger.records import event_record, record_leaf_hash
 from consent_service.ledger.sealing import latest_checkpoint, seal_site
 from consent_service.models import ConsentEvent
-from tests.conftest import decision_body
+from tests.conftest import decision_body, trusted_keys
 
 EVENTS = 1000
 TRIALS = 20
@@ -153,18 +153,211 @@ TAMPERINGS = [edit_field, delete_row, swap_rows, insert_forged, cut_tail, rewrit
 def test_every_tampering_is_detected_and_untouched_ledgers_pass(sealed_ledger):
     site, trusted = sealed_ledger
     rng = random.Random(20261122)
-    clean = verify.verify_live(site.id, site.site_key, trusted)
+    clean = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
     assert clean.ok, clean.failures
     missed: list[str] = []
     for tamper in TAMPERINGS:
         for trial in range(TRIALS):
             open_tampering()
             tamper(rng, site)
-            verdict = verify.verify_live(site.id, site.site_key, trusted)
+            verdict = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
             if verdict.ok:
                 missed.append(f"{tamper.__name__} trial {trial}")
             db.session.rollback()
             db.session.expire_all()
-        untouched = verify.verify_live(site.id, site.site_key, trusted)
+        untouched = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
         assert untouched.ok, (tamper.__name__, untouched.failures)
     assert missed == []
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("page_url", "https://www.example.com/other"),
+        ("user_agent", "Forged/1.0"),
+        ("ip_prefix", "10.0.0.0/24"),
+        ("client_time", "2020-01-01 00:00:00"),
+    ],
+)
+def test_changed_evidence_is_detected_and_erased_evidence_still_verifies(
+    client, site, column, value
+):
+    for _ in range(3):
+        body = decision_body(site)
+        response = client.post(
+            f"/api/v1/sites/{site.site_key}/consents",
+            json=body,
+            headers={"User-Agent": "Browser/1.0", "X-Forwarded-For": "192.0.2.7"},
+        )
+        assert response.status_code == 201
+    seal_site(site)
+    trusted = proofs.checkpoint_document(site.site_key, latest_checkpoint(site.id))
+    assert verify.verify_live(site.id, site.site_key, trusted_keys(), trusted).ok
+    open_tampering()
+    target = execute("SELECT consent_event_id FROM ledger_entries WHERE seq = 1").scalar_one()
+    execute(f"UPDATE consent_events SET {column} = :value WHERE id = :id", value=value, id=target)
+    changed = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
+    assert not changed.ok
+    assert any("seq 1" in failure and "evidence" in failure for failure in changed.failures)
+    db.session.rollback()
+    # erasure (the visitors'-rights work): values and salt go, the sealed commitment stays
+    open_tampering()
+    execute(
+        "UPDATE consent_events SET page_url = NULL, user_agent = NULL, ip_prefix = NULL, "
+        "client_time = NULL, evidence_salt = NULL WHERE id = :id",
+        id=target,
+    )
+    erased = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
+    assert erased.ok, erased.failures
+    db.session.rollback()
+
+
+# The same six kinds done to an exported bundle, checked by the offline verifier with every
+# source of trusted keys. The last one is by an insider holding the signing key, so only the
+# checkpoint the auditor kept catches it.
+
+BUNDLE_EVENTS = 40
+
+
+def _rows(bundle):
+    return [json.loads(line) for line in (bundle / "events.jsonl").read_text().splitlines()]
+
+
+def _write(bundle, rows, resign: bool = False):
+    import hashlib
+
+    from consent_service.ledger.merkle import root_hash
+    from consent_service.ledger.sealing import CHECKPOINT_FIELDS
+    from consent_service.ledger.signing import load_key
+    from tests.conftest import TEST_LEDGER_KEY
+
+    data = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+    (bundle / "events.jsonl").write_text(data)
+    if not resign:
+        return
+    key = load_key(TEST_LEDGER_KEY)
+    checkpoint = json.loads((bundle / "checkpoint.json").read_text())
+    checkpoint["root_hash"] = root_hash([bytes.fromhex(row["leaf_hash"]) for row in rows]).hex()
+    checkpoint["tree_size"] = len(rows)
+    checkpoint["signature"] = key.sign({name: checkpoint[name] for name in CHECKPOINT_FIELDS})
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest.pop("manifest_signature")
+    manifest.update(
+        checkpoint=checkpoint,
+        row_count=len(rows),
+        data_sha256=hashlib.sha256(data.encode()).hexdigest(),
+    )
+    manifest["manifest_signature"] = key.sign(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    (bundle / "checkpoint.json").write_text(json.dumps(checkpoint))
+
+
+def _relabel(row, seq):
+    row["seq"] = seq
+    return row
+
+
+def bundle_edit(bundle, rng):
+    rows = _rows(bundle)
+    row = rows[rng.randrange(len(rows))]
+    row["action"] = "accept_all" if row["action"] != "accept_all" else "withdraw"
+    _write(bundle, rows)
+
+
+def bundle_delete(bundle, rng):
+    rows = _rows(bundle)
+    del rows[rng.randrange(len(rows))]
+    _write(bundle, [_relabel(row, seq) for seq, row in enumerate(rows)])
+
+
+def bundle_swap(bundle, rng):
+    rows = _rows(bundle)
+    a, b = rng.sample(range(len(rows)), 2)
+    rows[a], rows[b] = rows[b], rows[a]
+    _write(bundle, [_relabel(row, seq) for seq, row in enumerate(rows)])
+
+
+def bundle_insert(bundle, rng):
+    rows = _rows(bundle)
+    forged = dict(rows[rng.randrange(len(rows))], event_id=str(uuid.uuid4()), action="accept_all")
+    forged["leaf_hash"] = record_leaf_hash(
+        {k: v for k, v in forged.items() if k not in ("seq", "leaf_hash")}
+    )
+    rows.insert(rng.randrange(len(rows)), forged)
+    _write(bundle, [_relabel(row, seq) for seq, row in enumerate(rows)])
+
+
+def bundle_cut(bundle, rng):
+    rows = _rows(bundle)
+    _write(bundle, rows[: rng.randrange(len(rows) - 5, len(rows))])
+
+
+def bundle_rewrite_resigned(bundle, rng):
+    """The key holder rewrites one event, recomputes everything and signs it all again."""
+    rows = _rows(bundle)
+    row = rows[rng.randrange(5)]  # inside the checkpoint the auditor kept
+    row["action"] = "accept_all" if row["action"] != "accept_all" else "reject_all"
+    row["leaf_hash"] = record_leaf_hash(
+        {k: v for k, v in row.items() if k not in ("seq", "leaf_hash")}
+    )
+    _write(bundle, rows, resign=True)
+
+
+BUNDLE_TAMPERINGS = [
+    bundle_edit,
+    bundle_delete,
+    bundle_swap,
+    bundle_insert,
+    bundle_cut,
+    bundle_rewrite_resigned,
+]
+
+
+def test_every_tampering_of_a_bundle_fails_every_verify_mode(
+    client, site, runner, tmp_path, service, keys_file
+):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from consent_service.cli import main
+    from tests.conftest import ledger_public_key
+    from tests.test_ledger_bundle import export_bundle, record_many
+
+    record_many(client, site, 5, action="accept_all", choices={})
+    seal_site(site)
+    export_bundle(runner, site, tmp_path / "early")
+    kept = tmp_path / "kept.json"
+    kept.write_text((tmp_path / "early" / "checkpoint.json").read_text())
+    record_many(client, site, BUNDLE_EVENTS - 5)
+    seal_site(site)
+    clean = tmp_path / "clean"
+    export_bundle(runner, site, clean)
+    modes = [
+        ["--public-key", ledger_public_key()],
+        ["--keys", str(keys_file)],
+        ["--service", service],
+    ]
+
+    def verify_with(bundle, mode):
+        args = ["ledger", "verify", str(bundle), "--previous-checkpoint", str(kept), *mode]
+        return CliRunner().invoke(main, args)
+
+    for mode in modes:
+        assert verify_with(clean, mode).exit_code == 0
+    rng = random.Random(20261130)
+    missed = []
+    for tamper in BUNDLE_TAMPERINGS:
+        bundle = tmp_path / tamper.__name__
+        shutil.copytree(clean, bundle)
+        tamper(bundle, rng)
+        for mode in modes:
+            result = verify_with(bundle, mode)
+            if result.exit_code != 1 or "VERDICT: NOT VERIFIED" not in result.output:
+                missed.append((tamper.__name__, mode[0], result.output[-300:]))
+    assert missed == []
+    # the key holder's rewrite is a valid log on its own: the kept checkpoint is what catches it
+    alone = CliRunner().invoke(
+        main, ["ledger", "verify", str(tmp_path / "bundle_rewrite_resigned"), *modes[0]]
+    )
+    assert alone.exit_code == 0, alone.output

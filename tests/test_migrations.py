@@ -11,14 +11,31 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
-from consent_service.consents.decisions import insert_event
 from consent_service.extensions import db
+from consent_service.ledger import verify
+from consent_service.ledger.exports import ExportFilters, export_rows
 from consent_service.ledger.sealing import seal_all
 from consent_service.models import ConsentEvent, LedgerEntry, LedgerQueue
 from consent_service.models.types import utcnow
 from consent_service.sites import demo
 from consent_service.sites.versions import current_policy
-from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL, count_rows, decision_body, make_app
+from tests.conftest import (
+    BACKENDS,
+    POSTGRES_ADMIN_URL,
+    count_rows,
+    decision_body,
+    make_app,
+    trusted_keys,
+)
+
+LATER_COLUMNS = ("id", "evidence_salt", "evidence_commitment")  # added by 0010
+
+
+def insert_old_event(event: ConsentEvent) -> None:
+    """INSERT an event as the code before leaf format 2 wrote it: no evidence commitment."""
+    table = ConsentEvent.__table__
+    values = {c.key: getattr(event, c.key) for c in table.columns if c.key not in LATER_COLUMNS}
+    db.session.execute(table.insert().values(values))
 
 
 def old_event(site: Any) -> ConsentEvent:
@@ -62,7 +79,7 @@ def test_events_recorded_before_the_queue_existed_are_sealed(blank_database):
         db.session.commit()
         downgrade(revision="0002")
         for event in events:  # as the 0002 code wrote them: the event row alone
-            insert_event(event)
+            insert_old_event(event)
         db.session.commit()
         upgrade()
         client = app.test_client()
@@ -71,6 +88,12 @@ def test_events_recorded_before_the_queue_existed_are_sealed(blank_database):
         assert count_rows(LedgerQueue) == 0 and count_rows(LedgerEntry) == 3
         response = client.post(f"/api/v1/sites/{site.site_key}/consents", json=decision_body(site))
         assert response.status_code == 201 and count_rows(LedgerQueue) == 1  # the trigger
+        # format 1 leaves (before the evidence commitment) and format 2 ones verify together
+        seal_all()
+        rows = list(export_rows(site.id, site.site_key, None, ExportFilters()))
+        assert ["leaf_version" in row for row in rows] == [False, False, False, True]
+        assert verify.verify_live(site.id, site.site_key, trusted_keys()).ok
+        client.post(f"/api/v1/sites/{site.site_key}/consents", json=decision_body(site))
 
         db.session.commit()
         downgrade(revision="0002")

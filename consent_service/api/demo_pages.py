@@ -64,7 +64,7 @@ def privacy() -> Response:
     policy = current_policy(site) if site else None
     if policy is None:
         abort(404)
-    return page("demo/privacy.html", policy=policy)
+    return page("demo/privacy.html", policy=policy, site_key=site.site_key if site else "")
 
 
 @blp.route("/video", methods=["GET"])

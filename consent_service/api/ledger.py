@@ -12,8 +12,12 @@ from marshmallow import RAISE
 
 from consent_service.api.http import site_snapshot
 from consent_service.errors import ApiError
-from consent_service.ledger import exports, proofs
-from consent_service.ledger.signing import public_key_document, published_keys
+from consent_service.ledger import exports, notices, proofs
+from consent_service.ledger.signing import (
+    public_key_document,
+    publish_on_first_request,
+    published_keys,
+)
 from consent_service.models import ApiToken
 from consent_service.schemas.ledger import ConsistencyQuerySchema, ExportQuerySchema
 from consent_service.sites.access import authorize, bearer_token
@@ -57,6 +61,12 @@ EXPORT_ANSWER = {
 }
 
 
+@blp.record_once
+def publish_signing_key(state: Any) -> None:
+    """The signing key is listed from the first request on, before it signs anything."""
+    publish_on_first_request(state.app)
+
+
 def reader(site_key: str) -> tuple[Any, ApiToken]:
     site = site_snapshot(site_key)
     token = authorize(site.site_id, bearer_token(request.headers.get("Authorization")), READERS)
@@ -75,8 +85,28 @@ def ledger_keys() -> ResponseReturnValue:
     security=[{"bearerAuth": []}], **json_answer("The latest signed checkpoint.", ("tree_size",))
 )
 def latest_checkpoint(site_key: str) -> ResponseReturnValue:
+    """JSON by default; with `Accept: text/plain` the C2SP tlog-checkpoint signed note."""
     site, _ = reader(site_key)
-    return proofs.checkpoint_document(site.site_key, proofs.require_checkpoint(site.site_id))
+    return checkpoint_response(site.site_key, proofs.require_checkpoint(site.site_id))
+
+
+@blp.route("/api/v1/sites/<string:site_key>/ledger/checkpoints/<int:tree_size>", methods=["GET"])
+@blp.doc(security=[{"bearerAuth": []}])
+def checkpoint_of_size(site_key: str, tree_size: int) -> ResponseReturnValue:
+    """The checkpoint of one size, as JSON or (`Accept: text/plain`) as a signed note."""
+    site, _ = reader(site_key)
+    return checkpoint_response(site.site_key, proofs.checkpoint_at(site.site_id, tree_size))
+
+
+def checkpoint_response(site_key: str, checkpoint: Any) -> ResponseReturnValue:
+    accepted = request.accept_mimetypes
+    if accepted["text/plain"] > accepted["application/json"]:
+        return Response(
+            proofs.checkpoint_note(site_key, checkpoint),
+            content_type="text/plain; charset=utf-8",
+            headers={"Vary": "Accept", "Cache-Control": "no-store"},
+        )
+    return proofs.checkpoint_document(site_key, checkpoint)
 
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/proof/<string:event_id>", methods=["GET"])
@@ -138,3 +168,18 @@ def export(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
 def export_manifest(site_key: str, export_id: int) -> ResponseReturnValue:
     site, _ = reader(site_key)
     return exports.export_manifest(site.site_id, export_id)
+
+
+@blp.route(
+    "/api/v1/sites/<string:site_key>/ledger/banner-versions/<string:digest>", methods=["GET"]
+)
+@blp.doc(security=[{"bearerAuth": []}])
+def banner_version(site_key: str, digest: str) -> ResponseReturnValue:
+    """A banner or wording version as hashed: `document` is the exact string whose UTF-8
+    SHA-256 is the version's hash (`sha256`)."""
+    site, _ = reader(site_key)
+    if len(digest) != 64 or any(char not in "0123456789abcdefABCDEF" for char in digest):
+        raise ApiError(
+            422, "Not a SHA-256.", error="validation_failed", errors={"hash": ["64 hex digits."]}
+        )
+    return notices.banner_version(site.site_id, digest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Response, current_app, request
@@ -20,7 +21,9 @@ from consent_service.api.http import (
 )
 from consent_service.background import wake
 from consent_service.consents import decisions, erasure
+from consent_service.errors import ApiError
 from consent_service.integrations.crm import delivery, leads
+from consent_service.ledger import proofs
 from consent_service.schemas.consent import (
     ConsentDecisionSchema,
     ConsentRecordedSchema,
@@ -34,6 +37,7 @@ from consent_service.schemas.lead import (
     LeadSubmissionSchema,
 )
 from consent_service.schemas.site import ConfigQuerySchema, SiteConfigSchema
+from consent_service.sites import versions
 
 blp = Blueprint(
     "public", __name__, url_prefix="/api/v1/sites", description="Banner configuration and consent."
@@ -106,6 +110,39 @@ def get_current_consent(query: dict[str, Any], site_key: str) -> decisions.Conse
     site = public_site(site_key)
     token = request.headers.get("X-Visitor-Token") or query["visitor_token"]
     return decisions.current_state(site, decisions.visitor_from_token(site, token))
+
+
+@blp.route("/<string:site_key>/consents/<string:event_id>/proof", methods=["GET"])
+@blp.arguments(VisitorTokenQuerySchema(), location="query", unknown=RAISE)
+def get_consent_proof(query: dict[str, Any], site_key: str, event_id: str) -> dict[str, Any]:
+    """The inclusion proof of the visitor's own event in the latest signed checkpoint (token in
+    `X-Visitor-Token` or `?visitor_token=`); 404 `not_sealed` with `Retry-After` until sealed."""
+    site = public_site(site_key)
+    token = request.headers.get("X-Visitor-Token") or query["visitor_token"]
+    visitor_id = decisions.visitor_from_token(site, token)
+    try:
+        parsed = uuid.UUID(event_id)
+    except ValueError as exc:
+        raise ApiError(
+            422, "Not an event id.", error="validation_failed", errors={"event_id": ["Not a UUID."]}
+        ) from exc
+    return proofs.visitor_inclusion_proof(site.site_id, site.site_key, visitor_id, parsed)
+
+
+@blp.route("/<string:site_key>/policies/<string:label>.txt", methods=["GET"])
+@blp.alt_response(200, description="The exact UTF-8 text whose SHA-256 is the version's hash.")
+def get_policy_text(site_key: str, label: str) -> Response:
+    """A policy version's exact text: the bytes its `sha256` (in consent events' evidence and
+    bundles) is the hash of. Immutable, like the version."""
+    policy = versions.policy_text(public_site(site_key).site_id, label)
+    return Response(
+        (policy.text or "").encode("utf-8"),
+        content_type="text/plain; charset=utf-8",
+        headers={
+            "ETag": f'"{policy.sha256}"',
+            "Cache-Control": "public, max-age=31536000, immutable",
+        },
+    )
 
 
 @blp.route("/<string:site_key>/leads", methods=["POST"])

@@ -19,6 +19,7 @@ from consent_service.canonical import sha256_hex
 from consent_service.consents.limits import count_write
 from consent_service.errors import ApiError
 from consent_service.extensions import db
+from consent_service.ledger.evidence import commit_evidence
 from consent_service.ledger.records import event_record, issue_receipt
 from consent_service.ledger.signing import current_key
 from consent_service.models import ConsentEvent
@@ -236,6 +237,7 @@ def insert_event(event: ConsentEvent) -> None:
     The ORM unit of work costs more than the rest of a consent write put together; an event is
     never changed after this, so the plain INSERT is all it needs. The object stays transient.
     """
+    commit_evidence(event)
     values = {key: getattr(event, key) for key in EVENT_COLUMNS}
     result: Any = db.session.execute(INSERT_EVENT, values)
     event.id = result.inserted_primary_key[0]

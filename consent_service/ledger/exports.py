@@ -21,9 +21,22 @@ from sqlalchemy import select
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
+from consent_service.ledger import iso27560
+from consent_service.ledger.bundle_checks import (
+    BANNER_VERSIONS_FILE,
+    DISCLOSURES_FILE,
+    LEAVES_FILE,
+    POLICIES_FILE,
+)
 from consent_service.ledger.merkle_proofs import MerkleTree
+from consent_service.ledger.notices import banner_version_records, policy_records, site_profile
 from consent_service.ledger.proofs import checkpoint_document, leaf_hashes
-from consent_service.ledger.records import RECORD_FIELDS, event_record
+from consent_service.ledger.records import (
+    LEAF_V2_FIELDS,
+    RECORD_FIELDS,
+    event_record,
+    utc_timestamp,
+)
 from consent_service.ledger.sealing import latest_checkpoint
 from consent_service.ledger.signing import (
     current_key,
@@ -39,7 +52,7 @@ EXPORT_FORMATS = ("csv", "jsonl", "iso27560")
 log = get_logger(__name__)
 
 
-CSV_COLUMNS = ("seq", "leaf_hash", *RECORD_FIELDS)
+CSV_COLUMNS = ("seq", "leaf_hash", *RECORD_FIELDS, *LEAF_V2_FIELDS)
 
 
 STREAM_BATCH = 2000
@@ -68,10 +81,14 @@ class ExportFilters:
 
 
 def export_rows(
-    site_id: int, site_key: str, tree_size: int | None, filters: ExportFilters
+    site_id: int,
+    site_key: str,
+    tree_size: int | None,
+    filters: ExportFilters,
+    by_visitor: bool = False,
 ) -> Generator[dict[str, Any], None, None]:
-    """Sealed events below `tree_size` (all if None) in sequence order, streamed from a
-    server-side cursor."""
+    """Sealed events below `tree_size` (all if None) in sequence order (or by visitor, then
+    sequence), streamed from a server-side cursor."""
     query = (
         select(
             LedgerEntry.seq,
@@ -86,10 +103,11 @@ def export_rows(
             ConsentEvent.source,
             ConsentEvent.gpc,
             ConsentEvent.recorded_at,
+            ConsentEvent.evidence_commitment,
         )
         .join(ConsentEvent, ConsentEvent.id == LedgerEntry.consent_event_id)
         .where(LedgerEntry.site_id == site_id)
-        .order_by(LedgerEntry.seq)
+        .order_by(*((ConsentEvent.visitor_id,) if by_visitor else ()), LedgerEntry.seq)
     )
     if tree_size is not None:
         query = query.where(LedgerEntry.seq < tree_size)
@@ -109,81 +127,45 @@ def export_rows(
             yield {"seq": row.seq, "leaf_hash": row.leaf_hash, **event_record(row, site_key)}
 
 
-def iso27560_record(row: dict[str, Any], site_name: str) -> dict[str, Any]:
-    """One event as an ISO/IEC TS 27560 consent record (Header, Processing, Parties, Events),
-    with the field names of the W3C DPV "consent-27560" guide, plus the ledger position."""
-    granted = [slug for slug, value in row["choices"].items() if value]
-    refused = [slug for slug, value in row["choices"].items() if not value]
-    state = {
-        "accept_all": "dpv:ConsentGiven",
-        "custom": "dpv:ConsentGiven" if granted else "dpv:ConsentRefused",
-        "reject_all": "dpv:ConsentRefused",
-        "withdraw": "dpv:ConsentWithdrawn",
-        "gpc_opt_out": "dpv:ConsentRefused",
-    }[row["action"]]
-    return {
-        "header": {
-            "schema_version": "ISO/IEC TS 27560:2023",
-            "record_id": row["event_id"],
-            "record_timestamp": row["recorded_at"],
-            "data_subject": {"identifier": row["visitor_id"], "type": "pseudonymous"},
-        },
-        "parties": [{"role": "dpv:DataController", "name": site_name, "site": row["site"]}],
-        "processing": [
-            {
-                "purpose": slug,
-                "legal_basis": "dpv:Consent",
-                "consent_status": "given" if row["choices"][slug] else "refused",
-            }
-            for slug in sorted(row["choices"])
-        ],
-        "events": [
-            {
-                "type": state,
-                "timestamp": row["recorded_at"],
-                "method": row["source"],
-                "notice": {
-                    "policy_version": row["policy_version"],
-                    "banner_version": row["banner_version"],
-                    "language": row["language"],
-                },
-                "global_privacy_control": row["gpc"],
-                "purposes_granted": granted,
-                "purposes_refused": refused,
-            }
-        ],
-        "ledger": {"seq": row["seq"], "leaf_hash": row["leaf_hash"], "record": event_fields(row)},
-    }
-
-
 def event_fields(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: row[name] for name in RECORD_FIELDS}
+    """The leaf fields of an exported row (format 2 rows carry `leaf_version` and `evidence`)."""
+    fields = {name: row[name] for name in RECORD_FIELDS}
+    if "leaf_version" in row:
+        fields.update({name: row[name] for name in LEAF_V2_FIELDS})
+    return fields
 
 
-def render_rows(rows: Iterable[dict[str, Any]], fmt: str, site_name: str) -> Iterator[bytes]:
+def csv_cell(name: str, value: Any) -> str:
+    """One CSV cell: `choices` as compact key-sorted JSON, `gpc` as true/false, an absent
+    format-2 field as the empty string, the rest as text (docs/ledger.md, "CSV columns")."""
+    if name == "choices":
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if name == "gpc":
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def render_rows(
+    rows: Iterable[dict[str, Any]], fmt: str, profile: iso27560.SiteProfile | None = None
+) -> Iterator[bytes]:
+    """CSV or JSON Lines of the rows; for iso27560 (rows ordered by visitor) the records."""
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for row in rows:
-            writer.writerow(
-                [
-                    json.dumps(row[name], sort_keys=True, separators=(",", ":"))
-                    if name == "choices"
-                    else ("true" if row[name] else "false")
-                    if name == "gpc"
-                    else row[name]
-                    for name in CSV_COLUMNS
-                ]
-            )
+            writer.writerow([csv_cell(name, row.get(name)) for name in CSV_COLUMNS])
             if buffer.tell() > 65536:
                 yield buffer.getvalue().encode()
                 buffer.seek(0)
                 buffer.truncate()
         yield buffer.getvalue().encode()
         return
-    for row in rows:
-        document = iso27560_record(row, site_name) if fmt == "iso27560" else row
+    documents: Iterable[dict[str, Any]] = rows
+    if fmt == "iso27560":
+        assert profile is not None
+        documents = iso27560.group_records(profile, rows, utcnow().replace(tzinfo=None))
+    for document in documents:
         yield (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
@@ -231,7 +213,7 @@ def start_export(
         digest = hashlib.sha256()
         count = 0
 
-        source = export_rows(site_id, site_key, tree_size, filters)
+        source = export_rows(site_id, site_key, tree_size, filters, fmt == "iso27560")
 
         def counted() -> Iterator[dict[str, Any]]:
             nonlocal count
@@ -239,8 +221,9 @@ def start_export(
                 count += 1
                 yield row
 
+        profile = site_profile(site_id) if fmt == "iso27560" else None
         try:
-            for chunk in render_rows(counted(), fmt, site_name):
+            for chunk in render_rows(counted(), fmt, profile):
                 digest.update(chunk)
                 yield chunk
         except Exception:
@@ -272,6 +255,8 @@ def build_manifest(
     sha256: str,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The signature covers every field but `manifest_signature`, `manifest_key_id` included."""
+    key = current_key()
     manifest = {
         "export_id": export.id,
         "site": site_key,
@@ -279,12 +264,12 @@ def build_manifest(
         "filters": export.filters,
         "row_count": rows,
         "data_sha256": sha256,
-        "generated_at": export.created_at.isoformat(),
+        "generated_at": utc_timestamp(export.created_at),
         "checkpoint": checkpoint,
         **(extra or {}),
+        "manifest_key_id": key.key_id,
     }
-    key = current_key()
-    return {**manifest, "manifest_key_id": key.key_id, "manifest_signature": key.sign(manifest)}
+    return {**manifest, "manifest_signature": key.sign(manifest)}
 
 
 def export_manifest(site_id: int, export_id: int) -> dict[str, Any]:
@@ -304,34 +289,44 @@ def export_manifest(site_id: int, export_id: int) -> dict[str, Any]:
 def write_bundle(
     site_id: int, site_key: str, site_name: str, out: Path, filters: ExportFilters, actor: str
 ) -> dict[str, Any]:
-    """events.jsonl + disclosures.jsonl + manifest.json + checkpoint.json + public_keys.json.
+    """events.jsonl, banner_versions.jsonl, policies.jsonl, disclosures.jsonl, manifest.json,
+    checkpoint.json, public_keys.json; a filtered bundle adds leaves.txt.
 
-    A filtered bundle carries each row's inclusion proof, so it verifies without the rest.
-    The disclosure records (what went to which recipient, on which consent event) are the
-    site's whole log, fixed by their hash in the signed manifest.
+    A filtered bundle carries each row's inclusion proof and every leaf hash of the tree, so it
+    verifies without the other rows and against any older checkpoint an auditor kept. The
+    banner, wording and policy versions the rows name are there as the exact documents hashed.
+    The disclosure records are the site's whole log. The signed manifest fixes every file.
     """
     out.mkdir(parents=True, exist_ok=True)
     run = start_export(site_id, site_key, site_name, "jsonl", filters, actor, None)
     tree_size = run.checkpoint["tree_size"]
-    tree = None if filters.empty else MerkleTree(leaf_hashes(site_id, tree_size))
+    leaves = None if filters.empty else leaf_hashes(site_id, tree_size)
+    tree = None if leaves is None else MerkleTree(leaves)
     digest = hashlib.sha256()
     count = 0
+    banners: set[str] = set()
+    policies: set[str] = set()
     with (out / "events.jsonl").open("wb") as handle:
         for row in export_rows(site_id, site_key, tree_size, filters):
+            banners.add(row["banner_version"])
+            policies.add(row["policy_version"])
             if tree is not None:
                 row["proof"] = [node.hex() for node in tree.inclusion_proof(row["seq"])]
             line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
             digest.update(line)
             handle.write(line)
             count += 1
-    disclosures = _write_disclosures(site_id, out / DISCLOSURES_FILE)
+    files = {
+        "banner_versions": _write_lines(
+            out, BANNER_VERSIONS_FILE, banner_version_records(site_id, banners)
+        ),
+        "policies": _write_lines(out, POLICIES_FILE, policy_records(site_id, policies)),
+        "disclosures": _write_lines(out, DISCLOSURES_FILE, _disclosures(site_id)),
+    }
+    if leaves is not None:
+        files["leaves"] = _write_lines(out, LEAVES_FILE, (leaf.hex() for leaf in leaves))
     manifest = build_manifest(
-        run.export,
-        site_key,
-        run.checkpoint,
-        count,
-        digest.hexdigest(),
-        {"disclosures": disclosures},
+        run.export, site_key, run.checkpoint, count, digest.hexdigest(), files
     )
     run.export.row_count = count
     run.export.manifest = json.dumps(manifest, sort_keys=True)
@@ -342,21 +337,28 @@ def write_bundle(
     return manifest
 
 
-DISCLOSURES_FILE = "disclosures.jsonl"
-
-
-def _write_disclosures(site_id: int, path: Path) -> dict[str, Any]:
+def _disclosures(site_id: int) -> Iterator[dict[str, Any]]:
     from consent_service.integrations.crm.disclosures import disclosure_records
 
+    return iter(disclosure_records(site_id))
+
+
+def _write_lines(out: Path, name: str, records: Iterable[Any]) -> dict[str, Any]:
+    """One JSON value (or bare hex string) per line; its SHA-256 and count go in the manifest."""
     digest = hashlib.sha256()
     count = 0
-    with path.open("wb") as handle:
-        for record in disclosure_records(site_id):
-            line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    with (out / name).open("wb") as handle:
+        for record in records:
+            text = (
+                record
+                if isinstance(record, str)
+                else json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            )
+            line = (text + "\n").encode()
             digest.update(line)
             handle.write(line)
             count += 1
-    return {"file": DISCLOSURES_FILE, "row_count": count, "sha256": digest.hexdigest()}
+    return {"file": name, "row_count": count, "sha256": digest.hexdigest()}
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -5,14 +5,18 @@ consistency proofs computed from the sealed log.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.ledger.merkle import root_hash
 from consent_service.ledger.merkle_proofs import MerkleTree
+from consent_service.ledger.notes import checkpoint_text, origin_for, sign_note, verifier_key
 from consent_service.ledger.sealing import checkpoint_message, latest_checkpoint
+from consent_service.ledger.signing import current_key
 from consent_service.models import ConsentEvent, LedgerCheckpoint, LedgerEntry
 
 
@@ -30,12 +34,43 @@ def checkpoint_document(site_key: str, checkpoint: LedgerCheckpoint | None) -> d
     return {**checkpoint_message(site_key, checkpoint), "signature": checkpoint.signature}
 
 
+def log_origin(site_key: str) -> str:
+    """The site's log origin: the host of PUBLIC_BASE_URL (or `consent-service`) and the key."""
+    host = urlsplit(current_app.config.get("PUBLIC_BASE_URL") or "").netloc
+    return origin_for(host or "consent-service", site_key)
+
+
+def checkpoint_note(site_key: str, checkpoint: LedgerCheckpoint) -> str:
+    """The checkpoint as a C2SP tlog-checkpoint signed note, signed by the current key under
+    the log's origin as key name."""
+    key = current_key()
+    origin = log_origin(site_key)
+    text = checkpoint_text(origin, checkpoint.tree_size, checkpoint.root_hash)
+    return sign_note(text, origin, key.private_key, key.public_raw)
+
+
+def note_verifier_key(site_key: str, public_raw: bytes | None = None) -> str:
+    """What a note verifier needs for this site's log (the current key unless one is given)."""
+    return verifier_key(log_origin(site_key), public_raw or current_key().public_raw)
+
+
 def require_checkpoint(site_id: int) -> LedgerCheckpoint:
     checkpoint = latest_checkpoint(site_id)
     if checkpoint is None:
         raise ApiError(
             404, "Nothing is sealed yet.", error="not_sealed", headers={"Retry-After": "10"}
         )
+    return checkpoint
+
+
+def checkpoint_at(site_id: int, tree_size: int) -> LedgerCheckpoint:
+    checkpoint = db.session.scalar(
+        select(LedgerCheckpoint).where(
+            LedgerCheckpoint.site_id == site_id, LedgerCheckpoint.tree_size == tree_size
+        )
+    )
+    if checkpoint is None:
+        raise ApiError(404, f"No checkpoint of size {tree_size}.", error="checkpoint_not_found")
     return checkpoint
 
 
@@ -79,6 +114,20 @@ def inclusion_proof_for(site_id: int, site_key: str, event_id: Any) -> dict[str,
         "proof": [node.hex() for node in tree.inclusion_proof(entry.seq)],
         "checkpoint": checkpoint_document(site_key, checkpoint),
     }
+
+
+def visitor_inclusion_proof(
+    site_id: int, site_key: str, visitor_id: str, event_id: Any
+) -> dict[str, Any]:
+    """A visitor's own event's inclusion proof: another visitor's event is "not found"."""
+    owner = db.session.scalar(
+        select(ConsentEvent.visitor_id).where(
+            ConsentEvent.site_id == site_id, ConsentEvent.event_id == event_id
+        )
+    )
+    if owner != visitor_id:
+        raise ApiError(404, "No such event.", error="event_not_found")
+    return inclusion_proof_for(site_id, site_key, event_id)
 
 
 def consistency_between(site_id: int, site_key: str, old: int, new: int) -> dict[str, Any]:

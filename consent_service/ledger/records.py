@@ -7,7 +7,10 @@ an auditor recompute every leaf without trusting us.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
+
+from flask import current_app
 
 from consent_service.ledger.merkle import canonical_event_bytes, leaf_hash
 from consent_service.ledger.signing import SigningKey
@@ -28,14 +31,19 @@ RECORD_FIELDS = (
 )
 
 
+#: Leaf format 2 adds these two after the fields above (absent: format 1).
+LEAF_V2_FIELDS = ("leaf_version", "evidence")
+
+
 def utc_timestamp(value: Any) -> str:
     """ISO 8601 in UTC with microseconds and a Z, the only spelling that is hashed."""
     return str(value.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
 def event_record(event: ConsentEvent | Any, site_key: str) -> dict[str, Any]:
-    """The leaf fields of an event, or of a result row with the same column names."""
-    return {
+    """The leaf fields of an event, or of a result row with the same column names: format 2
+    when the event has an evidence commitment, format 1 otherwise."""
+    record = {
         "site": site_key,
         "event_id": str(event.event_id),
         "visitor_id": event.visitor_id,
@@ -48,21 +56,41 @@ def event_record(event: ConsentEvent | Any, site_key: str) -> dict[str, Any]:
         "gpc": bool(event.gpc),
         "recorded_at": utc_timestamp(event.recorded_at),
     }
+    commitment = getattr(event, "evidence_commitment", None)
+    if commitment:
+        record["leaf_version"] = 2
+        record["evidence"] = commitment
+    return record
 
 
 def record_leaf_hash(record: dict[str, Any]) -> str:
     return leaf_hash(canonical_event_bytes(record)).hex()
 
 
+def max_merge_delay() -> float:
+    """Seconds within which every acknowledged event is sealed (LEDGER_MAX_MERGE_DELAY)."""
+    return float(current_app.config.get("LEDGER_MAX_MERGE_DELAY", 60.0))
+
+
+def seal_interval(configured: float, merge_delay: float) -> float:
+    """The sealing interval: as configured, but at most a third of the maximum merge delay, so
+    that a missed run or two still keeps the promise receipts make."""
+    return min(configured, merge_delay / 3)
+
+
 def issue_receipt(record: dict[str, Any], key: SigningKey) -> dict[str, Any]:
-    """Signed by the service: proof for the visitor that this exact decision was taken in.
+    """Signed by the service: proof for the visitor that this exact decision was taken in, and
+    the time by which it will be in a signed checkpoint (`seal_by`, like the maximum merge delay
+    of a certificate transparency SCT).
 
     The signature is Ed25519 over the RFC 8785 JSON of the receipt without `signature`.
     """
+    recorded = datetime.strptime(record["recorded_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
     receipt = {
         "event_id": record["event_id"],
         "leaf_hash": record_leaf_hash(record),
         "recorded_at": record["recorded_at"],
+        "seal_by": utc_timestamp(recorded + timedelta(seconds=max_merge_delay())),
         "site": record["site"],
         "key_id": key.key_id,
     }

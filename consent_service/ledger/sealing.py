@@ -138,6 +138,21 @@ def seal_site(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealRes
     return SealResult(site.site_key, len(events), tree.size)
 
 
+def late_seals(site_id: int, max_delay_seconds: float) -> int:
+    """How many events were sealed later than receipts promised (`seal_by`)."""
+    rows = db.session.execute(
+        select(ConsentEvent.recorded_at, LedgerEntry.sealed_at)
+        .join(LedgerEntry, LedgerEntry.consent_event_id == ConsentEvent.id)
+        .where(LedgerEntry.site_id == site_id)
+        .execution_options(yield_per=10000)
+    )
+    return sum(
+        1
+        for recorded_at, sealed_at in rows
+        if (sealed_at - recorded_at).total_seconds() > max_delay_seconds
+    )
+
+
 def seal_waiting(site: Site, wait: bool = True) -> SealResult:
     """Seal one site batch after batch until nothing waits."""
     result = seal_site(site, wait=wait)

@@ -1,28 +1,33 @@
 """The ledger's Ed25519 signing key: loading it, signing, and publishing public keys.
 
 The key comes from `LEDGER_SIGNING_KEY` (base64 of the 32-byte seed, or a PEM private key);
-the embedded default generates one in the instance folder (mode 0600). Every public key that
-ever signed is kept in `ledger_keys`, so checkpoints signed before a rotation still verify.
+the embedded default generates one in the instance folder (mode 0600). A public key is
+published in `ledger_keys` when it is made (`ledger keygen` with a database at hand) or at the
+first request of a process using it, and stays there, so checkpoints signed before a rotation
+still verify.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from flask import current_app
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask, current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from consent_service.canonical import canonical_json
 from consent_service.extensions import db
+from consent_service.ledger.trust import key_id_for, verify_signature
 from consent_service.models import LedgerKey
+
+log = logging.getLogger(__name__)
 
 ALGORITHM = "Ed25519"
 
@@ -40,11 +45,6 @@ class SigningKey:
     def sign(self, message: dict[str, Any]) -> str:
         """Base64 Ed25519 signature over the RFC 8785 canonical JSON of `message`."""
         return base64.b64encode(self.private_key.sign(canonical_json(message))).decode()
-
-
-def key_id_for(public_raw: bytes) -> str:
-    """The first 16 hex digits of SHA-256 of the raw public key: short, stable, checkable."""
-    return hashlib.sha256(public_raw).hexdigest()[:16]
 
 
 def parse_private_key(value: str) -> Ed25519PrivateKey:
@@ -70,7 +70,7 @@ def new_private_key_b64() -> str:
 
 
 @lru_cache(maxsize=8)
-def _load(value: str) -> SigningKey:
+def load_key(value: str) -> SigningKey:
     private_key = parse_private_key(value)
     public_raw = private_key.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
@@ -79,7 +79,7 @@ def _load(value: str) -> SigningKey:
 
 
 def current_key() -> SigningKey:
-    return _load(current_app.config["LEDGER_SIGNING_KEY"])
+    return load_key(current_app.config["LEDGER_SIGNING_KEY"])
 
 
 def register_current_key() -> SigningKey:
@@ -88,6 +88,37 @@ def register_current_key() -> SigningKey:
     if db.session.get(LedgerKey, key.key_id) is None:
         db.session.add(LedgerKey(key_id=key.key_id, public_key=key.public_b64))
     return key
+
+
+def publish_key(public_raw: bytes) -> str:
+    """Publish a public key now (committed), so that it is listed before it signs anything."""
+    key_id = key_id_for(public_raw)
+    if db.session.get(LedgerKey, key_id) is None:
+        db.session.add(LedgerKey(key_id=key_id, public_key=base64.b64encode(public_raw).decode()))
+        try:
+            db.session.commit()
+        except IntegrityError:  # another process published it first
+            db.session.rollback()
+    return key_id
+
+
+def publish_on_first_request(app: Flask) -> None:
+    """At a process's first request, publish its signing key if it is not yet listed: a key is
+    published when it starts being used, not when it first seals a checkpoint."""
+    done = False
+
+    def publish() -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        try:
+            publish_key(current_key().public_raw)
+        except Exception as exc:  # a database not yet migrated: sealing publishes it later
+            db.session.rollback()
+            log.warning("ledger signing key not published yet: %s", exc.__class__.__name__)
+
+    app.before_request(publish)
 
 
 def published_keys() -> Sequence[LedgerKey]:
@@ -108,10 +139,4 @@ def public_key_document(keys: Sequence[LedgerKey]) -> dict[str, Any]:
     }
 
 
-def verify_signature(public_b64: str, message: dict[str, Any], signature_b64: str) -> bool:
-    try:
-        public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_b64))
-        public_key.verify(base64.b64decode(signature_b64), canonical_json(message))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+__all__ = ["SigningKey", "current_key", "key_id_for", "verify_signature"]

@@ -1,5 +1,6 @@
-"""Verification: checking an export bundle offline (rows, leaf hashes, the root, the checkpoint
-signature, consistency with an older checkpoint, the disclosures file) and the live ledger.
+"""Verification: checking an export bundle offline (rows, leaf hashes, the root, signatures
+against keys the auditor trusts, consistency with an older checkpoint, the wording, policies
+and disclosures the bundle carries) and the live ledger.
 """
 
 from __future__ import annotations
@@ -11,72 +12,72 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consent_service.ledger.exports import (
-    DISCLOSURES_FILE,
-    ExportFilters,
-    event_fields,
-    export_rows,
-)
+from consent_service.ledger import bundle_checks
+from consent_service.ledger.evidence import evidence_failures
+from consent_service.ledger.exports import ExportFilters, event_fields, export_rows
 from consent_service.ledger.merkle import ProofError, canonical_event_bytes, leaf_hash, root_hash
 from consent_service.ledger.merkle_proofs import MerkleTree, verify_consistency, verify_inclusion
+from consent_service.ledger.notices import notice_failures
 from consent_service.ledger.proofs import checkpoint_document
-from consent_service.ledger.sealing import CHECKPOINT_FIELDS, latest_checkpoint
-from consent_service.ledger.signing import (
-    public_key_document,
-    published_keys,
-    verify_signature,
-)
+from consent_service.ledger.records import max_merge_delay
+from consent_service.ledger.sealing import CHECKPOINT_FIELDS, late_seals, latest_checkpoint
+from consent_service.ledger.trust import TrustedKeys, TrustError, from_document, verify_signature
 
-
-def _verify_disclosures(bundle: Path, expected: dict[str, Any], verdict: Verdict) -> None:
-    digest = hashlib.sha256()
-    count = 0
-    try:
-        with (bundle / DISCLOSURES_FILE).open("rb") as handle:
-            for line in handle:
-                digest.update(line)
-                count += 1 if line.strip() else 0
-    except OSError as exc:
-        verdict.check(False, f"disclosures readable: {exc}")
-        return
-    verdict.check(
-        digest.hexdigest() == expected.get("sha256") and count == expected.get("row_count"),
-        "disclosure records match manifest",
-    )
+MANIFEST_SIGNATURE = "manifest_signature"
 
 
 @dataclass
 class Verdict:
+    """Every check passed or failed; `authenticated` is False when no trusted key was given,
+    in which case nothing here proves who wrote the bundle."""
+
     checks: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    authenticated: bool = True
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and self.authenticated
+
+    @property
+    def word(self) -> str:
+        """Without a trusted key nothing is verified, whatever else passed or failed."""
+        if not self.authenticated:
+            return "UNAUTHENTICATED"
+        return "NOT VERIFIED" if self.failures else "VERIFIED"
 
     def check(self, passed: bool, what: str) -> bool:
         (self.checks if passed else self.failures).append(what)
         return passed
 
 
-def _public_keys(document: dict[str, Any]) -> dict[str, str]:
-    return {key["key_id"]: key["public_key"] for key in document.get("keys", [])}
-
-
 def verify_checkpoint_signature(
-    checkpoint: dict[str, Any], keys: dict[str, str], verdict: Verdict, label: str
+    checkpoint: dict[str, Any], keys: TrustedKeys, verdict: Verdict, label: str
 ) -> None:
     if checkpoint.get("tree_size", 0) == 0 and checkpoint.get("signature") is None:
         verdict.check(checkpoint["root_hash"] == root_hash([]).hex(), f"{label}: empty log")
         return
     message = {name: checkpoint.get(name) for name in CHECKPOINT_FIELDS}
-    public = keys.get(str(checkpoint.get("key_id")))
-    verdict.check(public is not None, f"{label}: signing key {checkpoint.get('key_id')} known")
+    public = keys.get(checkpoint.get("key_id"))
+    verdict.check(public is not None, f"{label}: signing key {checkpoint.get('key_id')} is trusted")
     if public is not None:
         verdict.check(
             verify_signature(public, message, str(checkpoint.get("signature"))),
             f"{label}: signature valid",
         )
+
+
+def verify_previous(
+    previous: dict[str, Any], checkpoint: dict[str, Any], keys: TrustedKeys, verdict: Verdict
+) -> bool:
+    """The checkpoint an auditor kept: signed by a trusted key, same log, not newer."""
+    verify_checkpoint_signature(previous, keys, verdict, "previous checkpoint")
+    verdict.check(previous.get("site") == checkpoint.get("site"), "previous checkpoint: same site")
+    old, new = int(previous.get("tree_size", 0)), int(checkpoint.get("tree_size", 0))
+    return verdict.check(
+        old <= new, f"previous checkpoint size {old} is covered by the bundle's {new}"
+    )
 
 
 def verify_rows(
@@ -85,12 +86,18 @@ def verify_rows(
     previous: dict[str, Any] | None,
     full: bool,
     verdict: Verdict,
+    all_leaves: list[bytes] | None = None,
 ) -> int:
     """Recompute every leaf from its fields; then the whole tree (full) or each proof.
 
+    A filtered export checks each row's inclusion proof and, given every leaf hash of the tree
+    (`all_leaves`), that the row sits at its `seq` there, that those leaves make the root, and
+    that their first N make the root of the previous checkpoint.
     Rows are consumed as they come and only leaf hashes are kept; returns how many rows."""
     leaves: list[bytes] = []
     position = -1
+    last_seq = -1
+    size = int(checkpoint["tree_size"])
     for position, row in enumerate(rows):
         label = f"row {position + 1} (seq {row.get('seq')}, event {row.get('event_id')})"
         try:
@@ -98,28 +105,53 @@ def verify_rows(
         except (KeyError, ValueError, TypeError):
             verdict.check(False, f"{label}: fields missing or malformed")
             continue
+        verdict.check(row.get("site") == checkpoint.get("site"), f"{label}: site of the log")
         if not verdict.check(leaf.hex() == row.get("leaf_hash"), f"{label}: leaf hash") and full:
             continue
         leaves.append(leaf)
         if full:
             verdict.check(row.get("seq") == position, f"{label}: sequence number {position}")
-        else:
-            try:
-                verify_inclusion(
-                    leaf,
-                    int(row["seq"]),
-                    int(checkpoint["tree_size"]),
-                    [bytes.fromhex(node) for node in row.get("proof", [])],
-                    bytes.fromhex(checkpoint["root_hash"]),
-                )
-                verdict.check(True, f"{label}: inclusion proof")
-            except (ProofError, ValueError, KeyError):
-                verdict.check(False, f"{label}: inclusion proof")
+            continue
+        seq = row.get("seq")
+        if not verdict.check(
+            isinstance(seq, int) and last_seq < seq < size, f"{label}: seq in order, in the tree"
+        ):
+            continue
+        assert isinstance(seq, int)
+        last_seq = seq
+        if all_leaves is not None and len(all_leaves) == size:
+            verdict.check(all_leaves[seq] == leaf, f"{label}: is leaf {seq} of the tree")
+        try:
+            verify_inclusion(
+                leaf,
+                seq,
+                size,
+                [bytes.fromhex(node) for node in row.get("proof", [])],
+                bytes.fromhex(checkpoint["root_hash"]),
+            )
+            verdict.check(True, f"{label}: inclusion proof")
+        except (ProofError, ValueError, KeyError, TypeError):
+            verdict.check(False, f"{label}: inclusion proof")
     if not full:
+        if all_leaves is not None:
+            _check_tree(all_leaves, checkpoint, previous, verdict, "leaf hashes")
         return position + 1
+    _check_tree(leaves, checkpoint, previous, verdict, "rows")
+    return position + 1
+
+
+def _check_tree(
+    leaves: list[bytes],
+    checkpoint: dict[str, Any],
+    previous: dict[str, Any] | None,
+    verdict: Verdict,
+    what: str,
+) -> None:
     size = int(checkpoint["tree_size"])
-    if verdict.check(len(leaves) == size, f"row count {len(leaves)} equals tree size {size}"):
-        verdict.check(root_hash(leaves).hex() == checkpoint["root_hash"], "root hash of all rows")
+    if verdict.check(len(leaves) == size, f"{what}: count {len(leaves)} equals tree size {size}"):
+        verdict.check(
+            root_hash(leaves).hex() == checkpoint["root_hash"], f"root hash of all {what}"
+        )
     if previous is not None:
         old = int(previous["tree_size"])
         if verdict.check(old <= len(leaves), f"previous checkpoint size {old} is covered"):
@@ -127,37 +159,75 @@ def verify_rows(
                 root_hash(leaves[:old]).hex() == previous["root_hash"],
                 "nothing in the previous checkpoint is gone or changed (consistency)",
             )
-    return position + 1
+
+
+def _checkpoint_shape(checkpoint: dict[str, Any]) -> bool:
+    size, root = checkpoint.get("tree_size"), checkpoint.get("root_hash")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(root, str):
+        return False
+    try:
+        return len(bytes.fromhex(root)) == 32
+    except ValueError:
+        return False
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def verify_bundle(
-    bundle: Path, previous_file: Path | None = None, public_key_file: Path | None = None
+    bundle: Path, keys: TrustedKeys | None, previous_file: Path | None = None
 ) -> Verdict:
-    """Check a bundle offline: no database, no network."""
+    """Check a bundle offline: no database, no network.
+
+    Without `keys` every check still runs against the bundle's own public_keys.json, but the
+    verdict is UNAUTHENTICATED: a bundle's author chooses the keys in it."""
     verdict = Verdict()
     try:
-        manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-        checkpoint = json.loads((bundle / "checkpoint.json").read_text(encoding="utf-8"))
-        keys_file = public_key_file or bundle / "public_keys.json"
-        keys = _public_keys(json.loads(keys_file.read_text(encoding="utf-8")))
-        data = (bundle / "events.jsonl").open("rb")
-    except (OSError, ValueError) as exc:
+        manifest = _read_json(bundle / "manifest.json")
+        checkpoint = _read_json(bundle / "checkpoint.json")
+        previous = _read_json(previous_file) if previous_file is not None else None
+        if keys is None:
+            verdict.authenticated = False
+            keys = from_document(_read_json(bundle / "public_keys.json"), "the bundle")
+    except (OSError, ValueError, TrustError) as exc:
         verdict.check(False, f"bundle readable: {exc}")
         return verdict
+    if not all(isinstance(value, dict) for value in (manifest, checkpoint, previous or {})):
+        verdict.check(False, "manifest and checkpoints are JSON objects")
+        return verdict
+    if not _checkpoint_shape(checkpoint) or (previous and not _checkpoint_shape(previous)):
+        verdict.check(False, "checkpoints have a tree_size and a hex root_hash")
+        return verdict
+    verdict.notes.extend(keys.notes)
     verdict.check(manifest.get("checkpoint") == checkpoint, "manifest names this checkpoint")
-    signed = {k: v for k, v in manifest.items() if not k.startswith("manifest_")}
-    public = keys.get(str(manifest.get("manifest_key_id")))
+    verdict.check(manifest.get("site") == checkpoint.get("site"), "manifest and checkpoint site")
+    signed = {k: v for k, v in manifest.items() if k != MANIFEST_SIGNATURE}
+    public = keys.get(manifest.get("manifest_key_id"))
     verdict.check(
         public is not None
-        and verify_signature(public, signed, str(manifest.get("manifest_signature"))),
-        "manifest signature valid",
+        and verify_signature(public, signed, str(manifest.get(MANIFEST_SIGNATURE))),
+        f"manifest signature valid, by trusted key {manifest.get('manifest_key_id')}",
     )
     verify_checkpoint_signature(checkpoint, keys, verdict, "checkpoint")
-    previous = None
-    if previous_file is not None:
-        previous = json.loads(previous_file.read_text(encoding="utf-8"))
-        verify_checkpoint_signature(previous, keys, verdict, "previous checkpoint")
+    if previous is not None and not verify_previous(previous, checkpoint, keys, verdict):
+        previous = None
+    full = not any((manifest.get("filters") or {}).values())
+    all_leaves = None
+    if not full:
+        all_leaves = bundle_checks.read_leaves(bundle, manifest.get("leaves"), verdict)
+        verdict.notes.append(
+            "a filtered bundle proves that its rows are in the log, not that no matching row "
+            "was left out"
+        )
+    try:
+        data = (bundle / "events.jsonl").open("rb")
+    except OSError as exc:
+        verdict.check(False, f"bundle readable: {exc}")
+        return verdict
     digest = hashlib.sha256()
+    banners: set[str] = set()
+    policies: set[str] = set()
 
     def rows() -> Iterator[dict[str, Any]]:
         for line in data:
@@ -166,35 +236,54 @@ def verify_bundle(
                 row = json.loads(line)
                 if not isinstance(row, dict):
                     raise ValueError(f"a line is not a JSON object: {line[:80]!r}")
+                banners.add(str(row.get("banner_version")))
+                policies.add(str(row.get("policy_version")))
                 yield row
 
-    full = not any((manifest.get("filters") or {}).values())
     with data:
         try:
-            count = verify_rows(rows(), checkpoint, previous, full, verdict)
+            count = verify_rows(rows(), checkpoint, previous, full, verdict, all_leaves)
         except (UnicodeDecodeError, ValueError) as exc:
             verdict.check(False, f"events.jsonl is JSON Lines: {exc}")
             return verdict
     verdict.check(digest.hexdigest() == manifest.get("data_sha256"), "data matches manifest")
     verdict.check(count == manifest.get("row_count"), "row count matches manifest")
-    if isinstance(manifest.get("disclosures"), dict):
-        _verify_disclosures(bundle, manifest["disclosures"], verdict)
+    bundle_checks.verify_banner_versions(bundle, manifest.get("banner_versions"), banners, verdict)
+    verdict.notes.extend(
+        bundle_checks.verify_policies(bundle, manifest.get("policies"), policies, verdict)
+    )
+    bundle_checks.verify_disclosures(bundle, manifest.get("disclosures"), verdict)
     return verdict
 
 
-def verify_live(site_id: int, site_key: str, trusted: dict[str, Any] | None = None) -> Verdict:
-    """Check the database: every sealed event against the latest checkpoint, each stored
-    checkpoint's signature, and, if given, a checkpoint kept elsewhere (the one that counts
+def verify_live(
+    site_id: int, site_key: str, keys: TrustedKeys, trusted: dict[str, Any] | None = None
+) -> Verdict:
+    """Check the database: every sealed event against the latest checkpoint, whose signature
+    must be by a trusted key, and, if given, a checkpoint kept elsewhere (the one that counts
     against someone able to rewrite the database)."""
     verdict = Verdict()
-    keys = _public_keys(public_key_document(published_keys()))
+    if trusted is not None and not (isinstance(trusted, dict) and _checkpoint_shape(trusted)):
+        verdict.check(False, "checkpoints have a tree_size and a hex root_hash")
+        return verdict
     latest = checkpoint_document(site_key, latest_checkpoint(site_id))
     verify_checkpoint_signature(latest, keys, verdict, "latest checkpoint")
     rows = list(export_rows(site_id, site_key, None, ExportFilters()))
     sealed = [row for row in rows if row["seq"] < int(latest["tree_size"])]
     verify_rows(sealed, latest, trusted, True, verdict)
+    evidence = list(evidence_failures(site_id, int(latest["tree_size"])))
+    for failure in evidence:
+        verdict.check(False, failure)
+    verdict.check(not evidence, "stored evidence (URL, user agent, address prefix, client time)")
+    notices = list(notice_failures(site_id))
+    for failure in notices:
+        verdict.check(False, failure)
+    verdict.check(not notices, "stored banner, wording and policy versions match their hashes")
+    late = late_seals(site_id, max_merge_delay())
+    if late:
+        verdict.notes.append(f"{late} event(s) were sealed after the time their receipt promised")
     if trusted is not None:
-        verify_checkpoint_signature(trusted, keys, verdict, "trusted checkpoint")
+        verify_previous(trusted, latest, keys, verdict)
         old = int(trusted["tree_size"])
         prefix = [
             leaf_hash(canonical_event_bytes(event_fields(row)))

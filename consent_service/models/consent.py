@@ -70,6 +70,10 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined]
     ip_prefix: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(512), default=None)
     country: Mapped[str | None] = mapped_column(String(2), default=None)
+    # Leaf format 2: a salted commitment to page_url, user_agent, ip_prefix and client_time is
+    # sealed; erasing those later removes value and salt and keeps the commitment.
+    evidence_salt: Mapped[str | None] = mapped_column(String(64), default=None)
+    evidence_commitment: Mapped[str | None] = mapped_column(String(64), default=None)
     # SHA-256 of the canonical request, to tell a replay from a conflicting reuse of event_id.
     request_hash: Mapped[str] = mapped_column(String(64))
 

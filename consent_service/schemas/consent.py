@@ -61,6 +61,7 @@ class ReceiptSchema(StrictSchema):
     event_id = fields.String(dump_only=True)
     leaf_hash = fields.String(dump_only=True)
     recorded_at = fields.String(dump_only=True)
+    seal_by = fields.String(dump_only=True)
     site = fields.String(dump_only=True)
     key_id = fields.String(dump_only=True)
     signature = fields.String(dump_only=True)

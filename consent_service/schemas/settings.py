@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from consent_service.safe_text import UnsafeText, check_text
 from consent_service.schemas import StrictSchema
 from consent_service.sites.catalogue import PLATFORM_SIGNALS
 from consent_service.sites.defaults import BUILTIN_LOCALES, TEXT_KEYS
@@ -34,11 +35,21 @@ def check_locale(value: str) -> None:
         raise ValidationError("Not a locale such as en or zh-CN.")
 
 
+def safe_text(value: str) -> None:
+    """Free text can reach a CSV export: refuse what a spreadsheet would run as a formula."""
+    try:
+        check_text(value, "text")
+    except UnsafeText as exc:
+        raise ValidationError(str(exc)) from exc
+
+
 class Text(fields.Field):
-    """A human-readable string: plain (in the default locale) or `{locale: string}`."""
+    """A human-readable string: plain (in the default locale) or `{locale: string}`; no value
+    may start like a spreadsheet formula (see `safe_text`)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
+            safe_text(value)
             return value
         if isinstance(value, dict) and value:
             errors: dict[str, list[str]] = {}
@@ -47,6 +58,11 @@ class Text(fields.Field):
                     errors[str(locale)] = ["Not a locale such as en or zh-CN."]
                 elif not isinstance(text, str):
                     errors[locale] = ["Not a valid string."]
+                else:
+                    try:
+                        safe_text(text)
+                    except ValidationError as exc:
+                        errors[locale] = [str(message) for message in exc.messages]
             if errors:
                 raise ValidationError(errors)
             return dict(value)
@@ -204,7 +220,7 @@ class FormSettingSchema(StrictSchema):
 class SiteSettingsSchema(StrictSchema):
     """One site's settings document."""
 
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = fields.String(required=True, validate=[validate.Length(1, 200), safe_text])
     origins = fields.List(
         fields.String(validate=validate.Length(1, 300)),
         required=True,

@@ -14,8 +14,12 @@ from consent_service.models import Site
 
 
 def generate_site_key() -> str:
-    """128 bits of randomness, URL-safe, no padding (22 characters)."""
-    return secrets.token_urlsafe(16)
+    """128 bits of randomness, URL-safe, no padding (22 characters), never starting with `-`
+    (the key reaches CSV exports, where a leading `-` starts a formula)."""
+    while True:
+        key = secrets.token_urlsafe(16)
+        if key[0] != "-":
+            return key
 
 
 def get_site(site_key: str) -> Site:

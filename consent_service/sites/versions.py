@@ -21,6 +21,7 @@ from consent_service.models import (
 )
 from consent_service.models.types import utcnow
 from consent_service.outbound import UrlRefused, check_link
+from consent_service.safe_text import check_label
 
 
 def banner_document(site: Site) -> dict[str, Any]:
@@ -74,6 +75,7 @@ def publish_policy(
     The hash is of the text when the text is given; for a policy kept only at a URL the caller
     supplies the SHA-256 of the document published there.
     """
+    check_label(label, "policy label")  # it reaches CSV exports: no formula, ever
     if text is None and url is None:
         raise ValueError("a policy needs its text or its URL")
     if url is not None:
@@ -136,3 +138,11 @@ def policy_summary(policy: PolicyVersion | None) -> dict[str, Any] | None:
         "effective_at": policy.effective_at.isoformat(),
         "material": policy.material,
     }
+
+
+def policy_text(site_id: int, label: str) -> PolicyVersion:
+    """A published policy whose exact text the service holds (the bytes its `sha256` is of)."""
+    policy = find_policy(site_id, label)
+    if policy is None or policy.text is None:
+        raise ApiError(404, "No policy text of that version is held here.", error="not_found")
+    return policy
