@@ -281,7 +281,8 @@ def export_manifest(site_id: int, export_id: int) -> dict[str, Any]:
 def write_bundle(
     site_id: int, site_key: str, site_name: str, out: Path, filters: ExportFilters, actor: str
 ) -> dict[str, Any]:
-    """events.jsonl + disclosures.jsonl + manifest.json + checkpoint.json + public_keys.json.
+    """events.jsonl + disclosures.jsonl + captures.jsonl + manifest.json + checkpoint.json +
+    public_keys.json.
 
     A filtered bundle carries each row's inclusion proof, so it verifies without the rest.
     The disclosure records (what went to which recipient, on which consent event) are the
@@ -302,13 +303,14 @@ def write_bundle(
             handle.write(line)
             count += 1
     disclosures = _write_disclosures(site_id, out / DISCLOSURES_FILE)
+    captures = _write_captures(site_id, out / CAPTURES_FILE)
     manifest = build_manifest(
         run.export,
         site_key,
         run.checkpoint,
         count,
         digest.hexdigest(),
-        {"disclosures": disclosures},
+        {"disclosures": disclosures, "captures": captures},
     )
     run.export.row_count = count
     run.export.manifest = json.dumps(manifest, sort_keys=True)
@@ -334,6 +336,25 @@ def _write_disclosures(site_id: int, path: Path) -> dict[str, Any]:
             handle.write(line)
             count += 1
     return {"file": DISCLOSURES_FILE, "row_count": count, "sha256": digest.hexdigest()}
+
+
+CAPTURES_FILE = "captures.jsonl"
+
+
+def _write_captures(site_id: int, path: Path) -> dict[str, Any]:
+    """The banner captures scans took, named by the SHA-256 of each PNG with the banner version
+    it shows (the images stay in the service: GET .../banner-versions/{hash}/captures)."""
+    from consent_service.scanner.captures import capture_records
+
+    digest = hashlib.sha256()
+    count = 0
+    with path.open("wb") as handle:
+        for record in capture_records(site_id):
+            line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            digest.update(line)
+            handle.write(line)
+            count += 1
+    return {"file": CAPTURES_FILE, "row_count": count, "sha256": digest.hexdigest()}
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -42,8 +42,9 @@ BUTTONS = BANNER + " .r button"
 ACCEPT, REJECT, PREFERENCES = 0, 1, 2
 DIALOG = '#consent-service [role="dialog"]'
 SKIPPED = re.compile(r"\.(pdf|zip|gz|png|jpe?g|gif|svg|webp|ico|mp4|mp3|css|js|xml|json)$", re.I)
-SETTLE_MS = 300
-IDLE_MS = 3000
+SETTLE_MS = 250  # the banner releases tags after its first paint (at most 200 ms)
+QUIET_MS = 250  # then no request in flight for this long
+IDLE_MS = 5000  # a page that never goes quiet is scanned as it is by then
 FORCE_LANG = """
 (() => {
   const own = Object.getOwnPropertyDescriptor(HTMLElement.prototype, "lang");
@@ -162,6 +163,7 @@ class Crawler:
 
     def _open(self, **options: Any) -> tuple[Any, Any, Recorder]:
         context = self.browser.new_context(**options)
+        self.traffic = Traffic(context)
         recorder = Recorder(self.hosts)
         recorder.attach(context)
         page = context.new_page()
@@ -173,12 +175,13 @@ class Crawler:
         if self.result.service_host is None and self.script.search(urlsplit(request.url).path):
             self.result.service_host = urlsplit(request.url).netloc.lower()
 
-    def _go(self, page: Any, url: str, state: str) -> PageVisit:
+    def _go(self, page: Any, url: str, state: str, settle: bool = True) -> PageVisit:
         try:
             response = page.goto(url, wait_until="load", timeout=30_000)
         except Exception as exc:  # noqa: BLE001 - unreachable pages are reported, not fatal
             return PageVisit(url, state, None, error=str(exc).splitlines()[0])
-        settle(page)
+        if settle:
+            self.traffic.settle(page)
         visit = PageVisit(url, state, response.status if response else None)
         if origin_of(page.url) not in self.origins:
             visit.error = f"left the site for {origin_of(page.url)}"
@@ -231,7 +234,7 @@ class Crawler:
             recorder.begin(state, pages[0])
             page.locator(BUTTONS).nth(REJECT if state == "reject_all" else ACCEPT).click()
             page.locator(BANNER).wait_for(state="detached", timeout=10_000)
-            settle(page)
+            self.traffic.settle(page)
             recorder.collect(page)
             self.result.pages.append(visit)
             self.progress(1)
@@ -265,7 +268,7 @@ class Crawler:
         page = context.new_page()
         scripts: list[Any] = []
         page.on("response", lambda r: scripts.append(r) if self.script.search(r.url) else None)
-        if self._go(page, url, "capture").error:
+        if self._go(page, url, "capture", settle=False).error:
             return
         try:
             page.locator(BANNER).wait_for(timeout=10_000)
@@ -273,12 +276,10 @@ class Crawler:
             return
         version = banner_version_of(scripts)
         self.result.banner_version = self.result.banner_version or version
-        page.wait_for_timeout(SETTLE_MS)
-        shots = [("first_layer", page.screenshot())]
+        shots = [("first_layer", page.screenshot(animations="disabled"))]
         page.locator(BUTTONS).nth(PREFERENCES).click()
         page.locator(DIALOG).wait_for(timeout=10_000)
-        page.wait_for_timeout(SETTLE_MS)
-        shots.append(("preferences", page.screenshot()))
+        shots.append(("preferences", page.screenshot(animations="disabled")))
         for kind, png in shots:
             self.result.shots.append(
                 Shot(kind, locale, width, height, png, version, url, datetime.now(UTC))
@@ -286,13 +287,32 @@ class Crawler:
             self.progress(1)
 
 
-def settle(page: Any) -> None:
-    """Let the banner release tags (after its first paint) and the network go quiet."""
-    page.wait_for_timeout(SETTLE_MS)
-    try:
-        page.wait_for_load_state("networkidle", timeout=IDLE_MS)
-    except Exception:  # noqa: BLE001 - a page that never goes quiet is scanned as it is
-        pass
+class Traffic:
+    """Requests in flight in one context, to tell when a page has gone quiet (Playwright's
+    `networkidle` waits 500 ms, which adds up over three passes)."""
+
+    def __init__(self, context: Any) -> None:
+        self.pending: set[Any] = set()
+        self.last = time.monotonic()
+        context.on("request", self._start)
+        context.on("requestfinished", self._end)
+        context.on("requestfailed", self._end)
+
+    def _start(self, request: Any) -> None:
+        self.pending.add(request)
+        self.last = time.monotonic()
+
+    def _end(self, request: Any) -> None:
+        self.pending.discard(request)
+        self.last = time.monotonic()
+
+    def settle(self, page: Any) -> None:
+        page.wait_for_timeout(SETTLE_MS)
+        deadline = time.monotonic() + IDLE_MS / 1000
+        while time.monotonic() < deadline:
+            if not self.pending and time.monotonic() - self.last >= QUIET_MS / 1000:
+                return
+            page.wait_for_timeout(50)
 
 
 VERSION = re.compile(rb'"banner_version":"([0-9a-f]{64})"')

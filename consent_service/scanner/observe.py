@@ -39,6 +39,36 @@ INSTRUMENT = """
       cookie.set.call(this, value);
     },
   });
+  // Chrome names the parser as the initiator of an image a script adds: ask the script.
+  const asked = (url) => {
+    try { report("request", new URL(String(url), location.href).href, script()); } catch (e) {}
+  };
+  for (const type of [HTMLImageElement, HTMLScriptElement, HTMLIFrameElement]) {
+    const src = Object.getOwnPropertyDescriptor(type.prototype, "src");
+    Object.defineProperty(type.prototype, "src", {
+      configurable: true,
+      enumerable: src.enumerable,
+      get() { return src.get.call(this); },
+      set(value) { asked(value); src.set.call(this, value); },
+    });
+  }
+  const setAttribute = Element.prototype.setAttribute;
+  Element.prototype.setAttribute = function (name, value) {
+    if (String(name).toLowerCase() == "src") asked(value);
+    return setAttribute.call(this, name, value);
+  };
+  const fetch = window.fetch;
+  window.fetch = function (input, init) {
+    asked(input instanceof Request ? input.url : input);
+    return fetch.call(this, input, init);
+  };
+  const open = XMLHttpRequest.prototype.open;
+  XMLHttpRequest.prototype.open = function (method, url) {
+    asked(url);
+    return open.apply(this, arguments);
+  };
+  const beacon = navigator.sendBeacon && navigator.sendBeacon.bind(navigator);
+  if (beacon) navigator.sendBeacon = (url, data) => { asked(url); return beacon(url, data); };
   const setItem = Storage.prototype.setItem;
   Storage.prototype.setItem = function (key, value) {
     try {
@@ -106,7 +136,8 @@ class Recorder:
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # kind, name, script
     responses: list[Any] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)  # url, frame url
-    initiators: dict[str, str] = field(default_factory=dict)
+    initiators: dict[str, str] = field(default_factory=dict)  # from the DevTools protocol
+    asked: dict[str, str] = field(default_factory=dict)  # from the page's own calls
     observations: list[Observation] = field(default_factory=list)
 
     def attach(self, context: Any) -> None:
@@ -126,7 +157,9 @@ class Recorder:
         self.writes, self.responses, self.requests = [], [], []
 
     def _on_write(self, source: Any, kind: str, name: str, script: str) -> None:
-        if self.state is not None:
+        if kind == "request":
+            self.asked.setdefault(name, script)
+        elif self.state is not None:
             self.writes.append((kind, name, script))
 
     def _on_response(self, response: Any) -> None:
@@ -202,7 +235,8 @@ class Recorder:
             self.observations.append(
                 Observation(
                     state, here, "request", host, host,
-                    source=cut(self.initiators.get(url, "")), url=cut(url),
+                    source=cut(self.asked.get(url) or self.initiators.get(url, "")),
+                    url=cut(url),
                 )
             )  # fmt: skip
         self.writes, self.responses, self.requests = [], [], []
