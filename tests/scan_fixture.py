@@ -15,9 +15,9 @@ a pixel from a second loopback host (127.0.0.2). Planted:
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.serving import make_server
@@ -55,6 +55,14 @@ class FixtureSite:
     pixel_host: str
 
 
+def texts(name: str) -> dict[str, dict[str, str]]:
+    return {"en": {"name": name, "description": name + "."}}
+
+
+def cookie(name: str, lifetime: str) -> dict[str, str]:
+    return {"name": name, "pattern": f"^{name}$", "domain": "", "lifetime": lifetime}
+
+
 def _serve(app: Any, host: str) -> tuple[Any, threading.Thread]:
     server = make_server(host, 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -79,10 +87,14 @@ def fixture_site(app_base_url: str) -> Iterator[FixtureSite]:
             response = Response(body, content_type="text/javascript")
         elif request.path in ("/", "/index.html"):
             link = '<p><a href="/about.html">About us</a></p>'
-            response = Response(PAGE.format(title="Home", body=link, **base), content_type="text/html")
+            response = Response(
+                PAGE.format(title="Home", body=link, **base), content_type="text/html"
+            )
         elif request.path == "/about.html":
             body = '<script src="/static/pixel.js"></script>'
-            response = Response(PAGE.format(title="About", body=body, **base), content_type="text/html")
+            response = Response(
+                PAGE.format(title="About", body=body, **base), content_type="text/html"
+            )
         else:
             return Response("not found", status=404)
         response.set_cookie("fx_session", "s1", httponly=True, samesite="Lax")
@@ -95,22 +107,19 @@ def fixture_site(app_base_url: str) -> Iterator[FixtureSite]:
         origins=[base_url],
         texts={"en": {"title": "Cookies", "description": "We use cookies."}},
         categories=[
-            CategorySpec("necessary", {"en": {"name": "Necessary", "description": "Needed."}}, necessary=True),
-            CategorySpec("analytics", {"en": {"name": "Analytics", "description": "Counting."}}),
+            CategorySpec("necessary", texts("Necessary"), necessary=True),
+            CategorySpec("analytics", texts("Analytics")),
         ],
         services=[
             ServiceSpec(
                 "shop-session", "necessary", "Shop session", "Fixture shop",
                 {"en": {"purpose": "Log-in", "data_collected": "A session id"}},
-                cookies=[{"name": "fx_session", "pattern": "^fx_session$", "domain": "", "lifetime": "session"}],
+                cookies=[cookie("fx_session", "session")],
             ),
             ServiceSpec(
                 "shop-analytics", "analytics", "Shop analytics", "Fixture shop",
                 {"en": {"purpose": "Counting", "data_collected": "Visits"}},
-                cookies=[
-                    {"name": "fx_track", "pattern": "^fx_track$", "domain": "", "lifetime": "30 days"},
-                    {"name": "fx_gated", "pattern": "^fx_gated$", "domain": "", "lifetime": "30 days"},
-                ],
+                cookies=[cookie("fx_track", "30 days"), cookie("fx_gated", "30 days")],
             ),
         ],
     )  # fmt: skip

@@ -79,7 +79,8 @@ def test_the_scan_reports_exactly_the_planted_violations(app, runner, client, sh
     # The captures show the banner version the service serves, and are kept as evidence.
     version = shop.site.banner_version_hash
     assert report["banner_version"] == version
-    assert {(c["kind"], c["width"], c["banner_version"], c["stored"]) for c in report["captures"]} == {
+    shots = report["captures"]
+    assert {(c["kind"], c["width"], c["banner_version"], c["stored"]) for c in shots} == {
         (kind, width, version, True)
         for kind in ("first_layer", "preferences")
         for width in (1280, 390)
@@ -103,7 +104,9 @@ def test_the_scan_reports_exactly_the_planted_violations(app, runner, client, sh
     site_port = shop.base_url.rsplit(":", 1)[1]
     assert set(by_slug) == {f"unknown-127-0-0-1-{site_port}", f"unknown-127-0-0-2-{pixel_port}"}
     assert by_slug[f"unknown-127-0-0-2-{pixel_port}"]["hosts"] == [pixel]
-    assert [c["name"] for c in by_slug[f"unknown-127-0-0-1-{site_port}"]["cookies"]] == ["fx_visits"]
+    assert [c["name"] for c in by_slug[f"unknown-127-0-0-1-{site_port}"]["cookies"]] == [
+        "fx_visits"
+    ]
 
 
 def test_the_demo_site_has_no_violations(runner, server):
@@ -114,4 +117,7 @@ def test_the_demo_site_has_no_violations(runner, server):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["violations"] == []
-    assert {f["name"] for f in report["findings"] if f["state"] == "accept_all"} >= {"_ga", "cs_consent"}
+    assert {f["name"] for f in report["findings"] if f["state"] == "accept_all"} >= {
+        "_ga",
+        "cs_consent",
+    }

@@ -34,4 +34,6 @@ def capture_png(site_key: str, version_hash: str, capture_id: int) -> ResponseRe
     png = captures.capture_png(site.site_id, version_hash, capture_id)
     # Immutable rows: the bytes behind this URL never change, but they are evidence for
     # token holders only, so no shared cache keeps them.
-    return Response(png, content_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
+    return Response(
+        png, content_type="image/png", headers={"Cache-Control": "private, max-age=86400"}
+    )

@@ -41,16 +41,35 @@ def write(path: str, text: str) -> None:
 @click.command("scan")
 @click.option("--site", "site_key", required=True, help="The site's key.")
 @click.argument("urls", nargs=-1, required=True)
-@click.option("--pages", "max_pages", default=10, show_default=True, type=click.IntRange(1, 500),
-              help="Visit at most this many pages (links and sitemap followed).")
+@click.option(
+    "--pages",
+    "max_pages",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 500),
+    help="Visit at most this many pages (links and sitemap followed).",
+)
 @click.option("--json", "json_path", help="Write the JSON report here ('-' for stdout).")
 @click.option("--html", "html_path", help="Write the HTML report here.")
-@click.option("--propose", "propose_path", type=click.Path(dir_okay=False),
-              help="Write the undeclared findings as proposed services (never applied).")
-@click.option("--locale", "locales", multiple=True,
-              help="Capture the banner in this locale only; repeat. Default: every locale.")
-@click.option("--chromium", "executable", default="/usr/bin/chromium", show_default=True,
-              help="The Chromium binary Playwright drives.")
+@click.option(
+    "--propose",
+    "propose_path",
+    type=click.Path(dir_okay=False),
+    help="Write the undeclared findings as proposed services (never applied).",
+)
+@click.option(
+    "--locale",
+    "locales",
+    multiple=True,
+    help="Capture the banner in this locale only; repeat. Default: every locale.",
+)
+@click.option(
+    "--chromium",
+    "executable",
+    default="/usr/bin/chromium",
+    show_default=True,
+    help="The Chromium binary Playwright drives.",
+)
 @with_appcontext
 def scan_command(
     site_key: str,
@@ -68,7 +87,10 @@ def scan_command(
     from consent_service.scanner.crawl import ScannerUnavailable
     from consent_service.scanner.scans import run_scan, steps
 
-    site = site_or_fail(site_key)
+    try:
+        site = site_or_fail(site_key)
+    except click.ClickException as exc:
+        raise ScanError(exc.message) from exc
     chosen = list(locales) or None
     try:
         with progress_bar(steps(max_pages, chosen or ["en", "zh-CN"])) as bar:

@@ -49,7 +49,7 @@ def store_captures(site: Site, shots: list[Shot]) -> list[dict[str, Any]]:
     """Keep every shot whose banner version is this site's; one transaction."""
     results = []
     versions: dict[str, BannerVersion | None] = {}
-    stored: list[tuple[BannerCapture, str]] = []
+    stored: list[BannerCapture] = []
     for shot in shots:
         digest = hashlib.sha256(shot.png).hexdigest()
         entry = {
@@ -81,11 +81,11 @@ def store_captures(site: Site, shots: list[Shot]) -> list[dict[str, Any]]:
                 captured_at=shot.captured_at,
             )
             db.session.add(capture)
-            stored.append((capture, entry["sha256"]))
+            stored.append(capture)
             entry["stored"] = True
         results.append(entry)
     db.session.commit()
-    ids = iter(capture.id for capture, _ in stored)
+    ids = iter(capture.id for capture in stored)
     for entry in results:
         if entry["stored"]:
             entry["id"] = next(ids)

@@ -183,14 +183,14 @@ class Recorder:
         for response in self.responses:
             try:
                 values = response.header_values("set-cookie")
-            except Exception:  # noqa: BLE001 - a response of a closed page has no headers left
+            except Exception:
                 continue
             for value in values:
                 for line in value.split("\n"):
                     parsed: SimpleCookie = SimpleCookie()
                     try:
                         parsed.load(line)
-                    except Exception:  # noqa: BLE001 - odd cookies: fall back to the name
+                    except Exception:
                         name = line.split("=", 1)[0].strip()
                         header_cookies.setdefault(name, response.url)
                         continue
@@ -216,7 +216,7 @@ class Recorder:
             )  # fmt: skip
         try:
             keys = page.evaluate(STORAGE_KEYS)
-        except Exception:  # noqa: BLE001 - a page that navigated away has nothing to read
+        except Exception:
             keys = {"local_storage": [], "session_storage": []}
         for kind in ("local_storage", "session_storage"):
             for name in keys.get(kind, []):

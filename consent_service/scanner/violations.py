@@ -107,14 +107,20 @@ def violations(
                 found.append(_of("after_reject", finding, evidence))
         allowed = allowed_seconds(finding.declared_cookie)
         observed = finding.lifetime_seconds
-        if finding.kind == "cookie" and allowed is not None and observed is not None:
-            # A day's grace for clocks and rounding; a session cookie allows no expiry at all.
-            if observed > allowed + (DAY if allowed else 0.0) or (not allowed and observed):
-                stated = (finding.declared_cookie or {}).get("lifetime") or f"{allowed / DAY} days"
-                found.append(_of("lifetime", finding, f"{evidence}; declared: {stated}"))
+        # A day's grace for clocks and rounding; a session cookie (0) allows no expiry at all.
+        if (
+            finding.kind == "cookie"
+            and allowed is not None
+            and observed is not None
+            and observed > allowed + (DAY if allowed else 0.0)
+        ):
+            stated = (finding.declared_cookie or {}).get("lifetime") or f"{allowed / DAY} days"
+            found.append(_of("lifetime", finding, f"{evidence}; declared: {stated}"))
         if not finding.declared and finding.key not in undeclared:
             undeclared[finding.key] = _of("undeclared", finding, evidence)
     found += undeclared.values()
     order = list(RULES)
-    found.sort(key=lambda v: (STATES.index(v.state) if v.state in STATES else 9, order.index(v.rule)))
+    found.sort(
+        key=lambda v: (STATES.index(v.state) if v.state in STATES else 9, order.index(v.rule))
+    )
     return found

@@ -33,20 +33,21 @@ def upgrade():
         sa.Column("page_url", sa.String(length=2048), nullable=False),
         sa.Column("captured_at", WHEN, nullable=False),
         sa.ForeignKeyConstraint(
-            ["site_id"], ["sites.id"], name=op.f("fk_banner_captures_site_id_sites"),
+            ["site_id"],
+            ["sites.id"],
+            name=op.f("fk_banner_captures_site_id_sites"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["banner_version_id"], ["banner_versions.id"],
+            ["banner_version_id"],
+            ["banner_versions.id"],
             name=op.f("fk_banner_captures_banner_version_id_banner_versions"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_banner_captures")),
     )
     with op.batch_alter_table("banner_captures", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_banner_captures_site_id"), ["site_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_banner_captures_site_id"), ["site_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_banner_captures_banner_version_id"), ["banner_version_id"], unique=False
         )
