@@ -103,7 +103,7 @@ def chromium(executable: str = CHROMIUM) -> Iterator[Any]:
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        except Exception as exc:
+        except Exception as exc:  # Playwright's launch errors are plain Errors
             raise ScannerUnavailable(f"cannot start Chromium at {executable}: {exc}") from exc
         try:
             yield browser
@@ -114,7 +114,7 @@ def chromium(executable: str = CHROMIUM) -> Iterator[Any]:
 def links(page: Any, origins: set[str]) -> list[str]:
     try:
         hrefs = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)")
-    except Exception:
+    except Exception:  # a page that navigated away has no links to give
         return []
     found = []
     for href in hrefs:
@@ -131,7 +131,7 @@ def sitemap(origin: str, limit: int) -> list[str]:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 root = ET.fromstring(response.read(2_000_000))
-        except Exception:
+        except Exception:  # no sitemap is the common case
             return []
         return [el.text.strip() for el in root.iter() if el.tag.endswith("loc") and el.text]
 
@@ -178,7 +178,7 @@ class Crawler:
     def _go(self, page: Any, url: str, state: str, settle: bool = True) -> PageVisit:
         try:
             response = page.goto(url, wait_until="load", timeout=30_000)
-        except Exception as exc:
+        except Exception as exc:  # an unreachable page is reported, not fatal
             return PageVisit(url, state, None, error=str(exc).splitlines()[0])
         if settle:
             self.traffic.settle(page)
@@ -227,12 +227,12 @@ class Crawler:
             visit = self._go(page, pages[0], state)
             try:
                 page.locator(BANNER).wait_for(timeout=10_000)
-            except Exception:
+            except Exception:  # Playwright's TimeoutError: the banner never came
                 visit.banner = False
                 self.result.pages.append(visit)
                 return
             visit.banner = True
-            recorder.begin(state, pages[0])
+            recorder.begin(state, pages[0], page)
             page.locator(BUTTONS).nth(REJECT if state == "reject_all" else ACCEPT).click()
             page.locator(BANNER).wait_for(state="detached", timeout=10_000)
             self.traffic.settle(page)
@@ -273,7 +273,7 @@ class Crawler:
             return
         try:
             page.locator(BANNER).wait_for(timeout=10_000)
-        except Exception:
+        except Exception:  # no banner: nothing to photograph
             return
         version = banner_version_of(scripts)
         self.result.banner_version = self.result.banner_version or version
@@ -323,7 +323,7 @@ def banner_version_of(responses: list[Any]) -> str | None:
     for response in responses:
         try:
             found = VERSION.search(response.body())
-        except Exception:
+        except Exception:  # a 304 or a closed response has no body
             continue
         if found:
             return found.group(1).decode()

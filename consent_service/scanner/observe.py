@@ -139,6 +139,7 @@ class Recorder:
     initiators: dict[str, str] = field(default_factory=dict)  # from the DevTools protocol
     asked: dict[str, str] = field(default_factory=dict)  # from the page's own calls
     observations: list[Observation] = field(default_factory=list)
+    known: set[tuple[str, str, str]] = field(default_factory=set)  # storage keys seen
 
     def attach(self, context: Any) -> None:
         context.expose_binding("__consentScanReport", self._on_write)
@@ -152,9 +153,21 @@ class Recorder:
         session.on("Network.requestWillBeSent", self._on_will_be_sent)
         session.send("Network.enable")
 
-    def begin(self, state: str, page: str) -> None:
+    def begin(self, state: str, page: str, current: Any = None) -> None:
+        """Record from now on, for `page`. Storage keys the `current` page already holds are
+        from before (another state, or an earlier page) and are not this page's doing."""
         self.state, self.page = state, page
         self.writes, self.responses, self.requests = [], [], []
+        if current is not None:
+            self.known |= self._storage(current)
+
+    def _storage(self, page: Any) -> set[tuple[str, str, str]]:
+        try:
+            keys = page.evaluate(STORAGE_KEYS)
+        except Exception:  # a page that navigated away has nothing to read
+            return set()
+        origin = origin_of(page.url)
+        return {(kind, origin, name) for kind in keys for name in keys[kind]}
 
     def _on_write(self, source: Any, kind: str, name: str, script: str) -> None:
         if kind == "request":
@@ -183,14 +196,14 @@ class Recorder:
         for response in self.responses:
             try:
                 values = response.header_values("set-cookie")
-            except Exception:
+            except Exception:  # a response of a closed page has no headers left
                 continue
             for value in values:
                 for line in value.split("\n"):
                     parsed: SimpleCookie = SimpleCookie()
                     try:
                         parsed.load(line)
-                    except Exception:
+                    except Exception:  # an odd cookie line: keep its name
                         name = line.split("=", 1)[0].strip()
                         header_cookies.setdefault(name, response.url)
                         continue
@@ -214,20 +227,17 @@ class Recorder:
                     set_by, source,
                 )
             )  # fmt: skip
-        try:
-            keys = page.evaluate(STORAGE_KEYS)
-        except Exception:
-            keys = {"local_storage": [], "session_storage": []}
-        for kind in ("local_storage", "session_storage"):
-            for name in keys.get(kind, []):
-                if (kind, name) in script_writes:
-                    source = cut(script_writes[(kind, name)])
-                    self.observations.append(
-                        Observation(
-                            state, here, kind, name, origin_of(here), set_by="script",
-                            source=source,
-                        )
-                    )  # fmt: skip
+        for kind, origin, name in sorted(self._storage(page)):
+            script = script_writes.get((kind, name))
+            if script is None and (kind, origin, name) in self.known:
+                continue  # there before, and not written again here
+            self.known.add((kind, origin, name))
+            self.observations.append(
+                Observation(
+                    state, here, kind, name, origin, set_by="script" if script is not None else "",
+                    source=cut(script or ""),
+                )
+            )  # fmt: skip
         for url, _frame in self.requests:
             host = urlsplit(url).netloc.lower()
             if host in self.site_hosts:
