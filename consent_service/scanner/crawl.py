@@ -58,7 +58,8 @@ FORCE_LANG = """
 
 
 class ScannerUnavailable(RuntimeError):
-    """Playwright is not installed or Chromium cannot start."""
+    """The scan cannot run: Playwright is not installed, Chromium cannot start, or not one
+    page of the site could be loaded."""
 
 
 @dataclass
@@ -175,6 +176,13 @@ class Crawler:
         if self.result.service_host is None and self.script.search(urlsplit(request.url).path):
             self.result.service_host = urlsplit(request.url).netloc.lower()
 
+    def _banner(self, page: Any) -> bool:
+        try:
+            page.locator(BANNER).wait_for(timeout=10_000)
+        except Exception:  # Playwright's TimeoutError: the banner never came
+            return False
+        return True
+
     def _go(self, page: Any, url: str, state: str, settle: bool = True) -> PageVisit:
         try:
             response = page.goto(url, wait_until="load", timeout=30_000)
@@ -205,11 +213,12 @@ class Crawler:
                 url = queue.pop(0)
                 recorder.begin("no_choice", url)
                 visit = self._go(page, url, "no_choice")
-                if not visited:
-                    visit.banner = page.locator(BANNER).count() > 0
+                if not visited and not visit.error:
+                    visit.banner = self._banner(page)
                 recorder.collect(page)
                 self.result.pages.append(visit)
-                visited.append(url)
+                if not visit.error:
+                    visited.append(url)
                 self.progress(1)
                 for link in links(page, self.origins) if not visit.error else []:
                     if link not in seen:
@@ -225,10 +234,8 @@ class Crawler:
         context, page, recorder = self._open()
         try:
             visit = self._go(page, pages[0], state)
-            try:
-                page.locator(BANNER).wait_for(timeout=10_000)
-            except Exception:  # Playwright's TimeoutError: the banner never came
-                visit.banner = False
+            if visit.error or not self._banner(page):
+                visit.banner = None if visit.error else False
                 self.result.pages.append(visit)
                 return
             visit.banner = True
@@ -343,6 +350,9 @@ def crawl(
     crawler = Crawler(browser, site_key, origins, progress)
     began = time.monotonic()
     pages = crawler.discover(start, max_pages)
+    if not pages:
+        errors = "; ".join(f"{visit.url}: {visit.error}" for visit in crawler.result.pages)
+        raise ScannerUnavailable(f"no page could be loaded ({errors})")
     crawler.result.timings["no_choice"] = time.monotonic() - began
     for state in ("reject_all", "accept_all"):
         began = time.monotonic()

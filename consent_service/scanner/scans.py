@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from consent_service.extensions import db
 from consent_service.models import Site
 from consent_service.scanner import captures, declared, violations
 from consent_service.scanner.cookie_db import cookie_database
@@ -62,23 +63,31 @@ def run_scan(
     services = declared.declared_services(site)
     necessary = declared.necessary_categories(site)
     site_id, site_key, origins = site.id, site.site_key, list(site.allowed_origins)
+    jurisdiction, site_name, current_version = (
+        site.jurisdiction,
+        site.name,
+        site.banner_version_hash,
+    )
+    own_base = declared.own_service(site, None)
+    # The crawl takes minutes: it must not hold a read transaction open all that time.
+    db.session.commit()
     began, scanned_at = time.monotonic(), datetime.now(UTC)
     with chromium(executable) as browser:
         result = crawl(
             browser, site_key, origins, start,
             max_pages=max_pages, locales=locales, progress=progress,
         )  # fmt: skip
-    own = declared.own_service(site, result.service_host)
+    own = {**own_base, "hosts": [result.service_host] if result.service_host else []}
     findings = classify(group(result.observations), services, own, necessary, cookie_database())
-    broken = violations.violations(findings, result.pages, site.jurisdiction)
+    broken = violations.violations(findings, result.pages, jurisdiction)
     stored = captures.store_captures(site, result.shots)
     report = {
-        "site": {"key": site_key, "id": site_id, "name": site.name, "origins": origins},
+        "site": {"key": site_key, "id": site_id, "name": site_name, "origins": origins},
         "scanned_at": scanned_at.isoformat(),
         "duration_seconds": round(time.monotonic() - began, 2),
         "timings": {state: round(seconds, 2) for state, seconds in result.timings.items()},
         "banner_version": result.banner_version,
-        "current_banner_version": site.banner_version_hash,
+        "current_banner_version": current_version,
         "service_host": result.service_host,
         "summary": summarise(findings, broken, result.pages),
         "pages": [visit.__dict__ for visit in result.pages],
