@@ -184,3 +184,38 @@ def test_captures_are_evidence_for_admins_and_auditors(client, runner, site, tmp
     ]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["captures"]["row_count"] == 2
+
+
+def test_the_sitemap_and_its_index_are_read():
+    import threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    from consent_service.scanner.crawl import sitemap
+
+    urlset = '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{}</urlset>'
+    index = '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{}</sitemapindex>'
+
+    @Request.application
+    def app(request):
+        base = request.host_url.rstrip("/")
+        documents = {
+            "/sitemap.xml": index.format(f"<sitemap><loc>{base}/pages.xml</loc></sitemap>"),
+            "/pages.xml": urlset.format(
+                "".join(f"<url><loc>{base}/p{n}</loc></url>" for n in range(3))
+            ),
+        }
+        if request.path not in documents:
+            return Response("no", status=404)
+        return Response(documents[request.path], content_type="application/xml")
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        assert sitemap(base, 10) == [f"{base}/p0", f"{base}/p1", f"{base}/p2"]
+    finally:
+        server.shutdown()
+        thread.join(5)

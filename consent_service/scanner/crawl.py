@@ -206,7 +206,11 @@ class Crawler:
                 if not queue and not sitemap_read:
                     sitemap_read = True
                     for origin in sorted({origin_of(url) for url in start}):
-                        queue += [u for u in sitemap(origin, limit) if u not in seen]
+                        queue += [
+                            url
+                            for url in sitemap(origin, limit)
+                            if url not in seen and origin_of(url) in self.origins
+                        ]
                         seen.update(queue)
                 if not queue:
                     break
