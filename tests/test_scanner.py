@@ -44,7 +44,9 @@ def test_declared_services_have_the_settings_document_shape(site):
         "lifetime_days": 730,
         "description": "",
     }
-    assert analytics["hosts"] == []
+    # Hosts come from the cookie database (the platform of `_ga`) and GA4 (gtag.js's host).
+    assert analytics["hosts"] == ["google-analytics.com", "www.googletagmanager.com"]
+    assert services["video-player"]["hosts"] == []
     assert declared.necessary_categories(site) == {"necessary"}
 
 
@@ -71,18 +73,20 @@ def test_classification_and_rules(site):
         finding("cookie", "_hjSessionUser_123", "accept_all", lifetime_seconds=year),
         finding("cookie", "vp_session", "accept_all", lifetime_seconds=86400.0 * 3),
         finding("request", "consent.example.com", "reject_all", domain="consent.example.com"),
-        finding("request", "www.google-analytics.com", "reject_all"),
+        finding("request", "www.google-analytics.com", "reject_all"),  # declared via `_ga`
+        finding("request", "bat.bing.com", "accept_all"),
     ]
     assert run_rules(site, found) == {
         ("before_consent", "no_choice", "_ga"),
         ("undeclared", "accept_all", "_hjSessionUser_123"),
         ("lifetime", "accept_all", "vp_session"),  # declared as a session cookie
         ("after_reject", "reject_all", "www.google-analytics.com"),
-        ("undeclared", "reject_all", "www.google-analytics.com"),
+        ("undeclared", "accept_all", "bat.bing.com"),
     }
-    hotjar, analytics = found[2], found[5]
+    hotjar, analytics, bing = found[2], found[5], found[6]
     assert (hotjar.matched_by, hotjar.proposed["service"]) == ("cookie-database", "Hotjar")
-    assert (analytics.category, analytics.proposed["service"]) == ("analytics", "Google Analytics")
+    assert (analytics.matched_by, analytics.service) == ("declared", "google-analytics")
+    assert (bing.category, bing.proposed["service"]) == ("marketing", "Bing / Microsoft")
     assert found[1].matched_by == "consent-service" and found[1].necessary
 
 

@@ -45,6 +45,10 @@ class CookieDatabase:
                 return known
         return None
 
+    def hosts_of(self, platform: str) -> list[str]:
+        """The hosts the database knows a platform by (Google Analytics: google-analytics.com)."""
+        return sorted(host for host, known in self.hosts.items() if known.platform == platform)
+
     def host(self, hostname: str) -> Known | None:
         """The host or its nearest parent domain (`www.google-analytics.com` finds
         `google-analytics.com`)."""

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from consent_service.models import Site
+from consent_service.scanner.cookie_db import cookie_database
 
 _UNITS = {
     "second": 1,
@@ -65,10 +66,25 @@ def _cookie(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _hosts(cookies: list[dict[str, Any]]) -> list[str]:
-    """A cookie declared on another domain names a host the service talks to. A privacy
-    link's host is not used: it says where the policy lives, not where the tags load."""
-    return sorted({c["domain"].lstrip(".").lower() for c in cookies if c["domain"]})
+GTAG_HOST = "www.googletagmanager.com"  # where the banner loads gtag.js from for GA4
+_LITERAL = re.compile(r"\^?([A-Za-z0-9_.-]+)")
+
+
+def _hosts(cookies: list[dict[str, Any]], ga4: bool) -> list[str]:
+    """Hosts the service's tags load from or send to, until the settings document declares
+    them: a cookie's own domain, and the hosts the cookie database knows the cookie's platform
+    by (a declared `_ga` brings google-analytics.com; with GA4 on, gtag.js's host too). A
+    privacy link's host is not used: it says where the policy lives, not where tags load."""
+    database = cookie_database()
+    hosts = {c["domain"].lstrip(".").lower() for c in cookies if c["domain"]}
+    for cookie in cookies:
+        literal = _LITERAL.match(cookie["name"]) if cookie["pattern"] else None
+        known = database.cookie(literal.group(1) if literal else cookie["name"])
+        if known is not None:
+            hosts.update(database.hosts_of(known.platform))
+            if ga4 and known.platform == "Google Analytics":
+                hosts.add(GTAG_HOST)
+    return sorted(hosts)
 
 
 def declared_services(site: Site) -> list[dict[str, Any]]:
@@ -88,7 +104,7 @@ def declared_services(site: Site) -> list[dict[str, Any]]:
                 "provider": service.provider,
                 "privacy_links": links,
                 "cookies": cookies,
-                "hosts": _hosts(cookies),
+                "hosts": _hosts(cookies, bool(site.ga4_measurement_id)),
             }
         )
     return services
