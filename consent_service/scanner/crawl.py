@@ -287,6 +287,9 @@ class Crawler:
         except Exception:  # no banner: nothing to photograph
             return
         version = banner_version_of(scripts)
+        # The locale the banner really drew (it falls back when the site lacks one): the
+        # evidence names what is in the picture, not what was asked for.
+        shown = page.locator("#consent-service").first.get_attribute("lang") or locale
         self.result.banner_version = self.result.banner_version or version
         shots = [("first_layer", page.screenshot(animations="disabled"))]
         page.locator(BUTTONS).nth(PREFERENCES).click()
@@ -294,7 +297,7 @@ class Crawler:
         shots.append(("preferences", page.screenshot(animations="disabled")))
         for kind, png in shots:
             self.result.shots.append(
-                Shot(kind, locale, width, height, png, version, url, datetime.now(UTC))
+                Shot(kind, shown, width, height, png, version, url, datetime.now(UTC))
             )
             self.progress(1)
 
