@@ -82,10 +82,11 @@ def scan_command(
     executable: str,
 ) -> None:
     """Scan URL... of the site in headless Chromium: no choice, after Reject all, after
-    Accept all. Prints the violations; exits 1 when there is one."""  # fmt: skip
+    Accept all. Prints the violations; exits 1 when there is one."""
     from consent_service.scanner import proposals, reports
     from consent_service.scanner.crawl import ScannerUnavailable
     from consent_service.scanner.scans import run_scan, steps
+    from consent_service.sites.public_config import site_locales
 
     try:
         site = site_or_fail(site_key)
@@ -93,7 +94,7 @@ def scan_command(
         raise ScanError(exc.message) from exc
     chosen = list(locales) or None
     try:
-        with progress_bar(steps(max_pages, chosen or ["en", "zh-CN"])) as bar:
+        with progress_bar(steps(max_pages, chosen or site_locales(site))) as bar:
             outcome = run_scan(
                 site, list(urls), max_pages=max_pages, locales=chosen, executable=executable,
                 progress=bar.update if bar is not None else None,
