@@ -244,8 +244,14 @@ class Crawler:
                 return
             visit.banner = True
             recorder.begin(state, pages[0], page)
-            page.locator(BUTTONS).nth(REJECT if state == "reject_all" else ACCEPT).click()
-            page.locator(BANNER).wait_for(state="detached", timeout=10_000)
+            try:
+                page.locator(BUTTONS).nth(REJECT if state == "reject_all" else ACCEPT).click()
+                page.locator(BANNER).wait_for(state="detached", timeout=10_000)
+            except Exception:  # Playwright's errors: no such button, or it did not close
+                visit.banner = False
+                visit.error = "the banner's button did not record a choice"
+                self.result.pages.append(visit)
+                return
             self.traffic.settle(page)
             recorder.collect(page)
             self.result.pages.append(visit)
@@ -292,9 +298,12 @@ class Crawler:
         shown = page.locator("#consent-service").first.get_attribute("lang") or locale
         self.result.banner_version = self.result.banner_version or version
         shots = [("first_layer", page.screenshot(animations="disabled"))]
-        page.locator(BUTTONS).nth(PREFERENCES).click()
-        page.locator(DIALOG).wait_for(timeout=10_000)
-        shots.append(("preferences", page.screenshot(animations="disabled")))
+        try:
+            page.locator(BUTTONS).nth(PREFERENCES).click()
+            page.locator(DIALOG).wait_for(timeout=10_000)
+            shots.append(("preferences", page.screenshot(animations="disabled")))
+        except Exception:  # no dialog: the first layer is still evidence
+            pass
         for kind, png in shots:
             self.result.shots.append(
                 Shot(kind, shown, width, height, png, version, url, datetime.now(UTC))

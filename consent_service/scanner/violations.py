@@ -33,7 +33,10 @@ RULES = {
         "Matches no declared service, so the banner does not tell visitors about it "
         "(GDPR Art. 13; ePrivacy Directive Art. 5(3): clear and comprehensive information)."
     ),
-    "banner_missing": "The banner did not appear, so no choice could be made or checked.",
+    "banner_missing": (
+        "The banner did not appear, or its button recorded no choice, so the choice could not "
+        "be made or checked."
+    ),
 }
 
 
@@ -95,7 +98,7 @@ def violations(
     found: list[Violation] = []
     for visit in pages:
         if visit.banner is False:
-            evidence = f"no banner (#consent-service) appeared on {visit.url}"
+            evidence = visit.error or f"no banner (#consent-service) appeared on {visit.url}"
             found.append(Violation("banner_missing", visit.state, visit.url, evidence))
     undeclared: dict[tuple[str, str, str], Violation] = {}
     for finding in findings:
