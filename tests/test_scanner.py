@@ -8,7 +8,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from click.testing import CliRunner
 
+from consent_service.cli import main
+from consent_service.ledger.sealing import seal_site
 from consent_service.scanner import build_cookie_db, declared, proposals
 from consent_service.scanner.captures import store_captures
 from consent_service.scanner.cookie_db import cookie_database
@@ -16,6 +19,7 @@ from consent_service.scanner.crawl import PageVisit, Shot
 from consent_service.scanner.findings import Finding, classify
 from consent_service.scanner.violations import violations
 from consent_service.sites import access
+from tests.conftest import decision_body
 
 PNG = b"\x89PNG\r\n\x1a\nnot really an image"
 
@@ -178,16 +182,27 @@ def test_captures_are_evidence_for_admins_and_auditors(client, runner, site, tmp
     assert client.get(other, headers=headers).status_code == 404
     assert client.get(f"{base}/999.png", headers=headers).status_code == 404
 
+    # A bundle of a ledger with no event at all does not verify (its manifest signature
+    # fails on main too): seal one event first.
+    posted = client.post(f"/api/v1/sites/{site.site_key}/consents", json=decision_body(site))
+    assert posted.status_code == 201
+    seal_site(site)
     result = runner.invoke(
         args=["ledger", "export", "--site", site.site_key, "--out", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    lines = [json.loads(x) for x in (tmp_path / "captures.jsonl").read_text().splitlines()]
+    lines_text = (tmp_path / "captures.jsonl").read_text()
+    lines = [json.loads(x) for x in lines_text.splitlines()]
     assert [(x["sha256"], x["banner_version"], x["width"], x["locale"]) for x in lines] == [
         (entry["sha256"], version, entry["width"], "en") for entry in stored[:2]
     ]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["captures"]["row_count"] == 2
+    verified = CliRunner().invoke(main, ["ledger", "verify", str(tmp_path)])
+    assert verified.exit_code == 0, verified.output
+    (tmp_path / "captures.jsonl").write_text(lines_text.replace(version, "0" * 64))
+    tampered = CliRunner().invoke(main, ["ledger", "verify", str(tmp_path)])
+    assert tampered.exit_code == 1 and "FAIL  banner captures match manifest" in tampered.output
 
 
 def test_the_sitemap_and_its_index_are_read():

@@ -45,6 +45,24 @@ def _verify_disclosures(bundle: Path, expected: dict[str, Any], verdict: Verdict
     )
 
 
+def _verify_captures(bundle: Path, expected: dict[str, Any], verdict: Verdict) -> None:
+    """captures.jsonl (the scanner's banner captures by hash) against the signed manifest."""
+    digest = hashlib.sha256()
+    count = 0
+    try:
+        with (bundle / Path(str(expected.get("file", ""))).name).open("rb") as handle:
+            for line in handle:
+                digest.update(line)
+                count += 1 if line.strip() else 0
+    except OSError as exc:
+        verdict.check(False, f"captures readable: {exc}")
+        return
+    verdict.check(
+        digest.hexdigest() == expected.get("sha256") and count == expected.get("row_count"),
+        "banner captures match manifest",
+    )
+
+
 @dataclass
 class Verdict:
     checks: list[str] = field(default_factory=list)
@@ -179,6 +197,8 @@ def verify_bundle(
     verdict.check(count == manifest.get("row_count"), "row count matches manifest")
     if isinstance(manifest.get("disclosures"), dict):
         _verify_disclosures(bundle, manifest["disclosures"], verdict)
+    if isinstance(manifest.get("captures"), dict):
+        _verify_captures(bundle, manifest["captures"], verdict)
     return verdict
 
 
