@@ -102,9 +102,6 @@ class Observation:
     source: str = ""  # the script, the response, or the request's initiator
     url: str = ""  # requests: the URL requested (cut)
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
 
 def initiator_url(initiator: dict[str, Any]) -> str:
     """The script behind a request: the first frame with a URL, else the parsing document."""
