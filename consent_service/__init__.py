@@ -122,6 +122,7 @@ def register_background_jobs(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from consent_service.api import (
         banner,
+        captures,
         demo_pages,
         document,
         health,
@@ -143,6 +144,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(site_backend.blp)
     api.register_blueprint(site_settings.blp)
     api.register_blueprint(ledger.blp)
+    api.register_blueprint(captures.blp)
     api.register_blueprint(webhooks.blp)
     api.register_blueprint(leads.blp)
     api.register_blueprint(subscriptions.blp)

@@ -16,6 +16,7 @@ import rfc8785
 BANNER_VERSIONS_FILE = "banner_versions.jsonl"
 POLICIES_FILE = "policies.jsonl"
 DISCLOSURES_FILE = "disclosures.jsonl"
+CAPTURES_FILE = "captures.jsonl"
 LEAVES_FILE = "leaves.txt"
 
 
@@ -48,6 +49,12 @@ def read_side_file(
 
 def verify_disclosures(bundle: Path, expected: Any, verdict: Checks) -> None:
     for _ in read_side_file(bundle, expected, verdict, DISCLOSURES_FILE) or ():
+        pass
+
+
+def verify_captures(bundle: Path, expected: Any, verdict: Checks) -> None:
+    """captures.jsonl: the scanner's banner captures, by hash, as the manifest signed them."""
+    for _ in read_side_file(bundle, expected, verdict, CAPTURES_FILE) or ():
         pass
 
 

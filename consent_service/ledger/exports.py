@@ -24,6 +24,7 @@ from consent_service.extensions import db
 from consent_service.ledger import iso27560
 from consent_service.ledger.bundle_checks import (
     BANNER_VERSIONS_FILE,
+    CAPTURES_FILE,
     DISCLOSURES_FILE,
     LEAVES_FILE,
     POLICIES_FILE,
@@ -289,8 +290,8 @@ def export_manifest(site_id: int, export_id: int) -> dict[str, Any]:
 def write_bundle(
     site_id: int, site_key: str, site_name: str, out: Path, filters: ExportFilters, actor: str
 ) -> dict[str, Any]:
-    """events.jsonl, banner_versions.jsonl, policies.jsonl, disclosures.jsonl, manifest.json,
-    checkpoint.json, public_keys.json; a filtered bundle adds leaves.txt.
+    """events.jsonl, banner_versions.jsonl, policies.jsonl, disclosures.jsonl, captures.jsonl,
+    manifest.json, checkpoint.json, public_keys.json; a filtered bundle adds leaves.txt.
 
     A filtered bundle carries each row's inclusion proof and every leaf hash of the tree, so it
     verifies without the other rows and against any older checkpoint an auditor kept. The
@@ -322,6 +323,7 @@ def write_bundle(
         ),
         "policies": _write_lines(out, POLICIES_FILE, policy_records(site_id, policies)),
         "disclosures": _write_lines(out, DISCLOSURES_FILE, _disclosures(site_id)),
+        "captures": _write_lines(out, CAPTURES_FILE, _captures(site_id)),
     }
     if leaves is not None:
         files["leaves"] = _write_lines(out, LEAVES_FILE, (leaf.hex() for leaf in leaves))
@@ -341,6 +343,14 @@ def _disclosures(site_id: int) -> Iterator[dict[str, Any]]:
     from consent_service.integrations.crm.disclosures import disclosure_records
 
     return iter(disclosure_records(site_id))
+
+
+def _captures(site_id: int) -> Iterator[dict[str, Any]]:
+    """The banner captures scans took, named by the SHA-256 of each PNG with the banner version
+    it shows (the images stay in the service: GET .../banner-versions/{hash}/captures)."""
+    from consent_service.scanner.captures import capture_records
+
+    return iter(capture_records(site_id))
 
 
 def _write_lines(out: Path, name: str, records: Iterable[Any]) -> dict[str, Any]:

@@ -253,6 +253,7 @@ def verify_bundle(
         bundle_checks.verify_policies(bundle, manifest.get("policies"), policies, verdict)
     )
     bundle_checks.verify_disclosures(bundle, manifest.get("disclosures"), verdict)
+    bundle_checks.verify_captures(bundle, manifest.get("captures"), verdict)
     return verdict
 
 

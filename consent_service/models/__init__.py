@@ -10,6 +10,7 @@ from consent_service.models.ledger import (
     LedgerKey,
     LedgerQueue,
 )
+from consent_service.models.scan import BannerCapture
 from consent_service.models.site import (
     BannerVersion,
     Category,
@@ -30,6 +31,7 @@ from consent_service.models.webhook import Webhook, WebhookDelivery
 __all__ = [
     "ApiToken",
     "AuditExport",
+    "BannerCapture",
     "BannerVersion",
     "Category",
     "ConsentEvent",
