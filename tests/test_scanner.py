@@ -38,16 +38,18 @@ def test_declared_services_have_the_settings_document_shape(site):
     analytics = services["google-analytics"]
     assert analytics["category"] == "analytics"
     assert analytics["privacy_links"] == [
-        {"url": "https://policies.google.com/privacy", "locale": None}
+        {"url": "https://policies.google.com/privacy", "locale": "en"}
     ]
+    # Texts in the site's default locale, as the demo's settings file declares them.
     assert analytics["cookies"][0] == {
-        "name": "^_ga$",
-        "pattern": True,
+        "name": "_ga",
+        "pattern": False,
         "domain": None,
         "lifetime": "2 years",
         "lifetime_days": 730,
-        "description": "",
+        "description": analytics["cookies"][0]["description"],
     }
+    assert analytics["cookies"][1]["name"] == "^_ga_.+$" and analytics["cookies"][1]["pattern"]
     # Hosts come from the cookie database (the platform of `_ga`) and GA4 (gtag.js's host).
     assert analytics["hosts"] == ["google-analytics.com", "www.googletagmanager.com"]
     assert services["video-player"]["hosts"] == []
@@ -113,14 +115,19 @@ def test_proposals_group_undeclared_findings_by_service(site, tmp_path):
     classify(found, [], declared.own_service(site, None), set(), cookie_database())
     services = proposals.propose(found)
     path = tmp_path / "proposed.yaml"
-    proposals.write_proposal(path, site.site_key, services)
+    proposals.write_proposal(path, site, services)
     import yaml
 
-    document = yaml.safe_load(path.read_text())
-    assert "Nothing here has been applied" in document["note"]
+    text = path.read_text()
+    assert text.startswith("# A copy of the site's settings") and "Nothing here has been" in text
+    document = yaml.safe_load(text)
+    assert document["name"] == site.name and document["origins"]
     by_slug = {service["slug"]: service for service in document["services"]}
-    assert set(by_slug) == {"google-analytics", "unknown-www-example-com"}
-    ga = by_slug["google-analytics"]
+    # The demo declares a google-analytics service already: the proposal does not overwrite it.
+    assert {"google-analytics", "google-analytics-proposed", "unknown-www-example-com"} <= set(
+        by_slug
+    )
+    ga = by_slug["google-analytics-proposed"]
     assert ga["category"] == "analytics" and ga["hosts"] == ["www.google-analytics.com"]
     assert ga["cookies"][0]["name"] == "_ga_XYZ" and ga["cookies"][0]["lifetime_days"] == 400
     assert by_slug["unknown-www-example-com"]["category"] == ""

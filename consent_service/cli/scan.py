@@ -109,9 +109,7 @@ def scan_command(
     if html_path:
         write(html_path, reports.html_report(report, outcome.shots))
     if propose_path:
-        proposals.write_proposal(
-            Path(propose_path), site.site_key, proposals.propose(outcome.findings)
-        )
+        proposals.write_proposal(Path(propose_path), site, proposals.propose(outcome.findings))
     summary = report["summary"]
     err = json_path == "-"
     click.echo(

@@ -1,8 +1,8 @@
 """What a site says it uses, in the shape of the site settings document's `services`.
 
 `declared_services` is the one place that reads a site's services for the scanner; the rest of
-the scanner sees only its output. Today it adapts the `Service` rows; once the settings
-document exists it should read that document instead, and nothing else needs to change.
+the scanner sees only its output. It reads the site's settings document with catalogue entries
+merged in, each text in the site's default locale.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from consent_service.models import Site
 from consent_service.scanner.cookie_db import cookie_database
+from consent_service.sites.resolve import resolve
+from consent_service.sites.settings import current_document
 
 _UNITS = {
     "second": 1,
@@ -51,18 +53,23 @@ def lifetime_days(text: str | None) -> int | None:
     return math.ceil(seconds / 86400)
 
 
-def _cookie(entry: dict[str, Any]) -> dict[str, Any]:
-    """Today's `{"name", "pattern": regex, "domain", "lifetime"}` as the settings document's
-    `{"name", "pattern": bool, ...}`, where `name` is the regex when `pattern` is true."""
-    regex = entry.get("pattern") or ""
-    lifetime = str(entry.get("lifetime") or "")
+def in_locale(text: Any, locale: str) -> str:
+    """A resolved text ({locale: string}) in one locale; a plain string as it is."""
+    if isinstance(text, dict):
+        return str(text.get(locale) or next(iter(text.values()), ""))
+    return str(text or "")
+
+
+def _cookie(cookie: dict[str, Any], locale: str) -> dict[str, Any]:
+    lifetime = in_locale(cookie.get("lifetime"), locale)
+    days = cookie.get("lifetime_days")
     return {
-        "name": regex or str(entry.get("name") or ""),
-        "pattern": bool(regex),
-        "domain": entry.get("domain") or None,
+        "name": str(cookie["name"]),
+        "pattern": bool(cookie.get("pattern")),
+        "domain": cookie.get("domain") or None,
         "lifetime": lifetime,
-        "lifetime_days": lifetime_days(lifetime),
-        "description": str(entry.get("description") or ""),
+        "lifetime_days": days if days is not None else lifetime_days(lifetime),
+        "description": in_locale(cookie.get("description"), locale),
     }
 
 
@@ -71,8 +78,8 @@ _LITERAL = re.compile(r"\^?([A-Za-z0-9_.-]+)")
 
 
 def _hosts(cookies: list[dict[str, Any]], ga4: bool) -> list[str]:
-    """Hosts the service's tags load from or send to, until the settings document declares
-    them: a cookie's own domain, and the hosts the cookie database knows the cookie's platform
+    """Hosts the service's tags load from or send to, beyond those the settings declare: a
+    cookie's own domain, and the hosts the cookie database knows the cookie's platform
     by (a declared `_ga` brings google-analytics.com; with GA4 on, gtag.js's host too). A
     privacy link's host is not used: it says where the policy lives, not where tags load."""
     database = cookie_database()
@@ -88,23 +95,24 @@ def _hosts(cookies: list[dict[str, Any]], ga4: bool) -> list[str]:
 
 
 def declared_services(site: Site) -> list[dict[str, Any]]:
-    """The site's services as the settings document will describe them (slug, category, name,
-    provider, privacy_links, cookies, hosts)."""
+    """The site's services as its settings document declares them (slug, category, name,
+    provider, privacy_links, cookies, hosts), catalogue entries merged in."""
+    resolved, _ = resolve(current_document(site))
+    locale = str(resolved.get("default_locale") or site.default_locale)
+    ga4 = bool(site.ga4_measurement_id)
     services = []
-    for service in site.services:
-        cookies = [_cookie(entry) for entry in service.cookies or []]
-        links = []
-        if service.privacy_policy_url:
-            links.append({"url": service.privacy_policy_url, "locale": None})
+    for service in resolved["services"]:
+        cookies = [_cookie(cookie, locale) for cookie in service["cookies"]]
+        hosts = set(service["hosts"]) | set(_hosts(cookies, ga4))
         services.append(
             {
-                "slug": service.slug,
-                "category": service.category.slug,
-                "name": service.name,
-                "provider": service.provider,
-                "privacy_links": links,
+                "slug": service["slug"],
+                "category": service["category"],
+                "name": in_locale(service["name"], locale),
+                "provider": in_locale(service["provider"]["legal_name"], locale),
+                "privacy_links": service["privacy_links"],
                 "cookies": cookies,
-                "hosts": _hosts(cookies, bool(site.ga4_measurement_id)),
+                "hosts": sorted(host.lower() for host in hosts),
             }
         )
     return services

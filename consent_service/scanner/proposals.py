@@ -1,21 +1,26 @@
-"""`--propose`: the undeclared findings written as services in the settings document's shape,
-for a person to review and copy in. Never applied by itself.
+"""`--propose`: the undeclared findings written as services into a copy of the site's settings
+document, for a person to review, lint and apply. Never applied by itself.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from consent_service.models import Site
 from consent_service.scanner.declared import lifetime_days
 from consent_service.scanner.findings import Finding
+from consent_service.sites.settings import export_document
 
 NOTE = (
-    "Services proposed by `consent-service scan` from what the site set and sent but does not "
-    "declare. Review each (category, provider, purpose, privacy links), then add it to the "
-    "site's settings. Nothing here has been applied."
+    "A copy of the site's settings with the services `consent-service scan` saw but the site "
+    "does not declare added after its own. Review each (category, provider, purpose, privacy "
+    "links), then lint and apply this file yourself. Nothing here has been applied."
 )
 
 
@@ -94,17 +99,45 @@ def propose(findings: list[Finding]) -> list[dict[str, Any]]:
     return list(services.values())
 
 
-def write_proposal(path: Path, site_key: str, services: list[dict[str, Any]]) -> None:
-    """YAML for a .yaml/.yml file when PyYAML is there, JSON otherwise (JSON is YAML too)."""
-    document = {"site": site_key, "note": NOTE, "services": services}
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
+def as_setting(service: dict[str, Any], locale: str) -> dict[str, Any]:
+    """A proposed service in the settings document's own terms. An unknown one keeps an empty
+    category, which the linter reports, so that nobody applies it without a look."""
+    return {
+        "slug": service["slug"],
+        "category": service["category"] or "",
+        "name": service["name"],
+        "provider": {"legal_name": service["provider"] or service["name"]},
+        "privacy_links": [
+            {"url": link["url"], "locale": link["locale"] or locale}
+            for link in service["privacy_links"]
+        ],
+        "cookies": service["cookies"],
+        "hosts": service["hosts"],
+    }
 
-            path.write_text(
-                yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8"
-            )
-            return
-        except ImportError:
-            pass
+
+def proposed_document(site: Site, services: list[dict[str, Any]]) -> dict[str, Any]:
+    """A copy of the site's settings document with the proposed services added after its own
+    (a slug already taken gets `-proposed`)."""
+    document = export_document(site)
+    locale = str(document.get("default_locale") or "en")
+    own = document.setdefault("services", [])
+    taken = {str(service.get("slug")) for service in own}
+    for service in services:
+        entry = as_setting(service, locale)
+        if entry["slug"] in taken:
+            entry["slug"] = f"{entry['slug'][:54]}-proposed"
+        taken.add(entry["slug"])
+        own.append(entry)
+    return document
+
+
+def write_proposal(path: Path, site: Site, services: list[dict[str, Any]]) -> None:
+    """The copy as YAML (with a note on top) for a .yaml/.yml file, JSON otherwise."""
+    document = proposed_document(site, services)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        note = "".join(f"# {line}\n" for line in textwrap.wrap(NOTE, 94))
+        body = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+        path.write_text(note + body, encoding="utf-8")
+        return
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
