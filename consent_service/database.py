@@ -34,6 +34,8 @@ def create_private_file(path: str | None) -> None:
     SQLite gives its -wal and -shm files the same mode."""
     if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
         return
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return  # SQLite will say so on first use (503), not the app factory
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 

@@ -22,18 +22,7 @@ from werkzeug.serving import make_server
 
 from consent_service.extensions import db
 from consent_service.models import ConsentEvent
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from consent_service.scanner.crawl import CHROMIUM, CHROMIUM_FLAGS
 
 
 @dataclass

@@ -128,8 +128,8 @@ def test_text_in_falls_back_to_english_then_any():
 def test_the_data_file_and_its_notice_are_package_data():
     setup = configparser.ConfigParser()
     setup.read(Path(__file__).resolve().parent.parent / "setup.cfg")
-    declared = setup["options.package_data"]["consent_service"]
-    assert "sites/catalogue.json" in declared and "sites/NOTICE" in declared
+    declared = setup["options.package_data"]["consent_service.sites"]
+    assert "*.json" in declared and "NOTICE" in declared
     notice = (CATALOGUE_PATH.parent / "NOTICE").read_text(encoding="utf-8")
     assert "Open Cookie Database" in notice and "Apache License" in notice
 

@@ -6,7 +6,8 @@ import io
 import json
 import re
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SessionInterface
@@ -57,8 +58,24 @@ def guard_request() -> None:
         check_body()
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def body_limit(limit: int) -> Callable[[F], F]:
+    """Let one view take bodies of up to `limit` bytes instead of the app's
+    MAX_CONTENT_LENGTH; the request guard applies it before anything reads the body."""
+
+    def mark(view: F) -> F:
+        view.body_limit = limit  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
 def check_body() -> None:
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    view = current_app.view_functions.get(request.endpoint or "")
+    limit = getattr(view, "body_limit", None) or current_app.config.get("MAX_CONTENT_LENGTH")
+    request.max_content_length = limit
     environ = request.environ
     chunked = request.content_length is None and environ.get("wsgi.input_terminated")
     if chunked and limit is not None:

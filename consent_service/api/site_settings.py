@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from consent_service.api.http import json_response
+from consent_service.api.http import body_limit, json_response
 from consent_service.errors import ApiError
 from consent_service.models import ApiToken, Site
 from consent_service.schemas.jsonschema import settings_json_schema
@@ -75,6 +75,7 @@ def read_settings(site_key: str) -> ResponseReturnValue:
 
 
 @blp.route(f"{SITE}/settings", methods=["PUT"])
+@body_limit(SETTINGS_MAX_BYTES)
 @blp.arguments(DryRunQuerySchema(), location="query", unknown=RAISE)
 @blp.alt_response(200, schema=PlanSchema, description="The plan (applied or not).", success=True)
 @blp.doc(security=[{"bearerAuth": []}], requestBody=DOCUMENT_BODY)
@@ -83,7 +84,6 @@ def replace_settings(query: dict[str, Any], site_key: str) -> ResponseReturnValu
     errors keyed by JSON Pointer. With ?dry_run=true only the plan, nothing written (If-Match
     then optional)."""
     site, token = caller(site_key, {"admin"})
-    request.max_content_length = SETTINGS_MAX_BYTES
     result = settings.apply_settings(
         request.get_json(silent=True),
         site=site,

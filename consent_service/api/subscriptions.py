@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 from consent_service.api.banner import api_base
 from consent_service.api.http import (
     add_cors_headers,
+    body_limit,
     preflight_response,
     public_site,
     request_context,
@@ -61,8 +62,6 @@ def public_request_checks() -> Response | None:
         if request.method == "OPTIONS":
             return preflight_response()
         require_json()
-    elif request.endpoint == "subscriptions.import_subscribers":
-        request.max_content_length = MAX_IMPORT_BYTES
     return None
 
 
@@ -134,6 +133,7 @@ def send_message(body: dict[str, Any], site_key: str) -> dict[str, int]:
 @blp.route(
     "/<string:site_key>/subscriptions/import", methods=["POST"], endpoint="import_subscribers"
 )
+@body_limit(MAX_IMPORT_BYTES)
 @blp.arguments(ImportQuerySchema(), location="query")
 @blp.arguments(ImportItemSchema(many=True))
 @blp.response(200, ImportReportSchema)

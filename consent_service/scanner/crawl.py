@@ -24,6 +24,7 @@ from urllib.parse import urldefrag, urlsplit
 
 from consent_service.scanner.observe import Observation, Recorder, origin_of
 
+#: Debian's Chromium, and the flags that keep it from calling home (the tests use them too).
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless",
