@@ -23,8 +23,7 @@ from typing import Any
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from consent_service.sites import registry, versions
-from consent_service.sites.registry import CategorySpec, ServiceSpec
+from consent_service.sites import settings, versions
 
 PIXEL = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
@@ -59,8 +58,23 @@ def texts(name: str) -> dict[str, dict[str, str]]:
     return {"en": {"name": name, "description": name + "."}}
 
 
-def cookie(name: str, lifetime: str) -> dict[str, str]:
-    return {"name": name, "pattern": f"^{name}$", "domain": "", "lifetime": lifetime}
+def cookie(name: str, lifetime: str) -> dict[str, Any]:
+    return {"name": name, "pattern": False, "lifetime": lifetime}
+
+
+def service(
+    slug: str, category: str, name: str, purpose: str, cookies: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "slug": slug,
+        "category": category,
+        "name": name,
+        "provider": {"legal_name": "Fixture shop"},
+        "purposes": [purpose],
+        "privacy_links": [{"url": "https://shop.example/privacy", "locale": "en"}],
+        "third_party": False,
+        "cookies": cookies,
+    }
 
 
 def _serve(app: Any, host: str) -> tuple[Any, threading.Thread]:
@@ -102,26 +116,23 @@ def fixture_site(app_base_url: str) -> Iterator[FixtureSite]:
 
     server, thread = _serve(site_app, "127.0.0.1")
     base_url = f"http://127.0.0.1:{server.server_port}"
-    site = registry.create_site(
-        "Fixture shop",
-        origins=[base_url],
-        texts={"en": {"title": "Cookies", "description": "We use cookies."}},
-        categories=[
-            CategorySpec("necessary", texts("Necessary"), necessary=True),
-            CategorySpec("analytics", texts("Analytics")),
-        ],
-        services=[
-            ServiceSpec(
-                "shop-session", "necessary", "Shop session", "Fixture shop",
-                {"en": {"purpose": "Log-in", "data_collected": "A session id"}},
-                cookies=[cookie("fx_session", "session")],
-            ),
-            ServiceSpec(
-                "shop-analytics", "analytics", "Shop analytics", "Fixture shop",
-                {"en": {"purpose": "Counting", "data_collected": "Visits"}},
-                cookies=[cookie("fx_track", "30 days"), cookie("fx_gated", "30 days")],
-            ),
-        ],
+    site = settings.create_site(
+        document={
+            "name": "Fixture shop",
+            "origins": [base_url],
+            "locales": ["en"],
+            "texts": {"en": {"title": "Cookies", "description": "We use cookies."}},
+            "categories": [
+                {"slug": "necessary", "necessary": True, "texts": texts("Necessary")},
+                {"slug": "analytics", "texts": texts("Analytics")},
+            ],
+            "services": [
+                service("shop-session", "necessary", "Shop session", "Log-in",
+                        [cookie("fx_session", "session")]),
+                service("shop-analytics", "analytics", "Shop analytics", "Counting",
+                        [cookie("fx_track", "30 days"), cookie("fx_gated", "30 days")]),
+            ],
+        }
     )  # fmt: skip
     versions.publish_policy(
         site, "2026-01", text="We use cookies.", url=f"{base_url}/privacy",

@@ -128,11 +128,11 @@ def test_the_demo_site_has_no_violations(runner, server):
 def test_a_site_that_cannot_be_loaded_is_an_error_not_a_verdict(runner, app):
     import socket
 
-    from consent_service.sites import registry
+    from consent_service.sites import settings
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    site = registry.create_site("Down", origins=[f"http://127.0.0.1:{port}"])
+    site = settings.create_site("Down", origins=[f"http://127.0.0.1:{port}"])
     result = runner.invoke(args=["scan", "--site", site.site_key, f"http://127.0.0.1:{port}/"])
     assert result.exit_code == 2 and "no page could be loaded" in result.output
