@@ -165,6 +165,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SECRET_KEY_FALLBACKS": _env_list("SECRET_KEY_FALLBACKS"),
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "COUNTRY_HEADER": os.environ.get("COUNTRY_HEADER", "").strip() or None,
+        "REGION_HEADER": os.environ.get("REGION_HEADER", "").strip() or None,
         "PUBLIC_BASE_URL": public_base_url,
         "SQLITE_SYNCHRONOUS": os.environ.get("SQLITE_SYNCHRONOUS", "FULL").strip().upper(),
         "GA4_SCRIPT_URL": os.environ.get("GA4_SCRIPT_URL", "").strip() or None,
@@ -277,6 +278,7 @@ DEFAULTS: dict[str, Any] = {
     "CONSENT_WRITE_WINDOW": 60,
     "TRUSTED_PROXIES": 0,
     "COUNTRY_HEADER": None,
+    "REGION_HEADER": None,
     "SECRET_KEY_FALLBACKS": [],
     "SQLITE_SYNCHRONOUS": "FULL",
 }

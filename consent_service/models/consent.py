@@ -70,6 +70,8 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined]
     ip_prefix: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(512), default=None)
     country: Mapped[str | None] = mapped_column(String(2), default=None)
+    # The rule set the visitor was shown (from the banner version it names), e.g. opt_out.
+    rule_set: Mapped[str | None] = mapped_column(String(20), default=None)
     # SHA-256 of the canonical request, to tell a replay from a conflicting reuse of event_id.
     request_hash: Mapped[str] = mapped_column(String(64))
 
