@@ -65,9 +65,8 @@ BUILTIN_TEXTS: dict[str, dict[str, str]] = {
         "allow": "Allow",
         "gpc_note": "Global Privacy Control honoured (opt-out request honoured): %s off.",
         "opt_out_description": (
-            "{site} uses cookies and similar technologies, some of them for targeted "
-            "advertising, which may count as selling or sharing your personal information. You "
-            "can opt out at any time."
+            "{site} uses cookies, some for targeted advertising, which may be a sale or sharing "
+            "of your personal information. You may opt out."
         ),
         "do_not_sell": "Do not sell or share my personal information",
         "notice_description": (
@@ -103,8 +102,7 @@ BUILTIN_TEXTS: dict[str, dict[str, str]] = {
         "allow": "允许",
         "gpc_note": "已遵从全球隐私控制（GPC）信号：%s 已关闭。",
         "opt_out_description": (
-            "{site} 使用 Cookie 及类似技术，其中部分用于定向广告，"
-            "这可能构成出售或共享您的个人信息。您可以随时选择退出。"
+            "{site} 使用 Cookie，部分用于定向广告，可能构成出售或共享您的个人信息。您可以选择退出。"
         ),
         "do_not_sell": "请勿出售或共享我的个人信息",
         "notice_description": "{site} 使用 Cookie 及类似技术。您可以随时更改允许的内容。",

@@ -195,9 +195,7 @@ def check_regions(document: dict[str, Any], resolved: dict[str, Any]) -> Iterato
 
 def check_lifetime(document: dict[str, Any]) -> Iterator[Finding]:
     days = document["lifetime_days"]
-    if document["jurisdiction"] != "opt_in" and "opt_in" not in rule_sets_used(
-        document["regions"]
-    ):
+    if document["jurisdiction"] != "opt_in" and "opt_in" not in rule_sets_used(document["regions"]):
         return
     if days > THIRTEEN_MONTHS:
         yield finding(

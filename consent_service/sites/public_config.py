@@ -175,6 +175,24 @@ def platform_categories(site: Site) -> dict[str, list[str]]:
     return {name: sorted(slugs) for name, slugs in sorted(needed.items())}
 
 
+#: Words only some rule sets show; a script carries only its own rule set's.
+RULE_WORDS = {
+    "opt_in": (),
+    "opt_in_separate": ("sep",),
+    "opt_out": ("optout", "dns"),
+    "notice_only": ("notice",),
+}
+
+
+def rule_texts(texts: dict[str, dict[str, str]], rule_set: str) -> dict[str, dict[str, str]]:
+    """The script's words without those of other rule sets (they ship on every page view)."""
+    others = {word for words in RULE_WORDS.values() for word in words} - set(RULE_WORDS[rule_set])
+    return {
+        locale: {key: value for key, value in words.items() if key not in others}
+        for locale, words in texts.items()
+    }
+
+
 #: The catalogue's platform signals that have an adapter in `platforms.js`, by its short name.
 PLATFORM_ADAPTERS = {"microsoft_uet": "uet", "clarity_consentv2": "clarity", "meta_fbq": "meta"}
 
@@ -205,7 +223,9 @@ def snippet_config(
         "reask_days": site.reask_after_reject_days,
         "policy_version": policy_summary(current_policy(site)),
         "banner_version": rule_banner_hash(document, rule_set),
-        "texts": script_texts(document["texts"], site_locales(site), site.name),
+        "texts": rule_texts(
+            script_texts(document["texts"], site_locales(site), site.name), rule_set
+        ),
         "categories": document["categories"],
         "services": script_services(document["services"]),
         "gpc": {"honour": site.honour_gpc},
