@@ -98,3 +98,13 @@ def test_a_decision_records_the_country_and_the_rule_set(client, site):
     event = db.session.scalars(db.select(ConsentEvent)).one()
     assert (event.country, event.rule_set) == ("US", "opt_out")
     assert set(response.json["state"]) >= {"choices", "banner_version"}
+
+
+def test_the_json_schema_knows_the_region_codes(client):
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(client.get("/api/site-settings.schema.json").json)
+    base = {"name": "x", "origins": ["https://x.example"]}
+    assert not list(validator.iter_errors({**base, "regions": {"rules": {"US-CA": "opt_out"}}}))
+    assert list(validator.iter_errors({**base, "regions": {"rules": {"California": "opt_out"}}}))
+    assert list(validator.iter_errors({**base, "regions": {"fallback": "opt_maybe"}}))

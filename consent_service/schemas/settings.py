@@ -28,6 +28,8 @@ CONSENT_SIGNALS = (
     "security_storage",
 )
 FORM_FIELD = re.compile(r"^[a-z_]{1,32}\*?$")
+#: A country (ISO 3166-1 alpha-2) or a subdivision (ISO 3166-2) such as US-CA.
+REGION_CODE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 
 
 def check_locale(value: str) -> None:
@@ -85,7 +87,7 @@ class RegionsSchema(StrictSchema):
     rules = fields.Dict(
         keys=fields.String(
             validate=validate.Regexp(
-                r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+                REGION_CODE,
                 error="A country (ISO 3166-1 alpha-2, e.g. BR) or subdivision (ISO 3166-2, "
                 "e.g. US-CA).",
             )
