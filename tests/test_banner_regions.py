@@ -190,6 +190,18 @@ def test_opt_out_in_california_and_texas_with_and_without_gpc(browser, server):
     finally:
         visit.context.close()
 
+    # A state without a privacy law: a notice; closing it records nothing and keeps quiet.
+    visit = visit_from(browser, server, "US", "US-AL")
+    try:
+        assert buttons(visit) == ["Close", "Preferences"]
+        visit.banner().get_by_role("button", name="Close").click()
+        assert len(wait_for_events(visit, 4, timeout=1.0)) == 3  # nothing recorded
+        visit.page.reload()
+        visit.page.wait_for_function("window.consentService?.loaded")
+        assert visit.banner().count() == 0
+    finally:
+        visit.context.close()
+
 
 def test_china_asks_the_separate_consent_in_the_first_layer(browser, server):
     visit = visit_from(browser, server, "CN")
