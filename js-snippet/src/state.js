@@ -3,7 +3,7 @@
 //
 // Cookie value (URI-encoded JSON): t visitor token, c {slug: bool}, p policy label, b banner
 // hash, at decision time (ms), d decided, g GPC honoured, q a decision waits in the queue,
-// r everything refused (then asked again after reask_days, not the lifetime).
+// r everything refused (then asked again after reask_days, not the lifetime), u the rules.
 //
 // Under the `opt_out` and `notice_only` rules (C.rules) a category nobody refused is allowed;
 // under `opt_in` and `opt_in_separate` nothing optional is before a choice.
@@ -34,15 +34,20 @@ const life = () => (value?.r ? reask : lifetime);
 export const expired = () =>
   !value || Date.now() - value.at > life() || (policy?.material && value.p != policy.label);
 
+// A choice made under other rules (u) is no consent where consent is asked for: a notice
+// closed in California does not count in Germany, nor a consent without the separate one in
+// China.
+const voided = () => expired() || (optIn && value.u && value.u != C.rules);
+
 // ...or when a category is new (the others keep their values meanwhile).
-export const current = () => !expired() && !!value.d && optional.every((c) => c.slug in value.c);
+export const current = () => !voided() && !!value.d && optional.every((c) => c.slug in value.c);
 
 // true or false, or null while undecided (or to be asked again); necessary is always true.
 export const get = (slug) => {
   const cat = cats.find((c) => c.slug == slug);
   if (!cat) return null;
   if (cat.necessary) return true;
-  return expired() || !(slug in value.c) ? (optIn ? null : true) : value.c[slug];
+  return voided() || !(slug in value.c) ? (optIn ? null : true) : value.c[slug];
 };
 
 export const save = (next) => {
@@ -64,6 +69,7 @@ export const next = (choices, extra) => ({
   c: choices,
   p: policy?.label,
   b: C.banner_version,
+  u: C.rules,
   at: Date.now(),
   ...extra,
 });

@@ -168,3 +168,21 @@ test("a refusal is asked again at once when a purpose is added", () => {
   state.initState(more);
   assert.equal(state.current(), false);
 });
+
+test("a choice under opt-out rules is no consent where consent is asked for", () => {
+  decide({ analytics: true, crm: true }, config({ rules: "opt_out" }));
+  state.initState(config({ rules: "opt_out" }));
+  assert.equal(state.current(), true);
+  state.initState(config({ rules: "opt_in" }));
+  assert.equal(state.current(), false);
+  assert.equal(state.get("analytics"), null);
+  state.initState(config({ rules: "opt_in_separate" }));
+  assert.equal(state.get("analytics"), null);
+  // An opt-in choice still stands under opt-out rules, and one made before rules existed.
+  decide({ analytics: false, crm: true }, config({ rules: "opt_in" }));
+  state.initState(config({ rules: "opt_out" }));
+  assert.equal(state.get("analytics"), false);
+  decide({ analytics: true, crm: true });
+  state.initState(config({ rules: "opt_in" }));
+  assert.equal(state.current(), true);
+});
