@@ -96,10 +96,16 @@ def test_a_forged_host_gets_no_script_and_no_cached_build(app_factory, site):
 
 
 def test_the_gtag_stand_in_is_for_the_demo_site_only(app, client, site):
-    from consent_service.sites import registry
+    from consent_service.sites import settings
+    from tests.settings_support import document
 
-    other = registry.create_site("Other", origins=["https://other.example"])
-    registry.set_ga4(other, "G-OTHER123")
+    other = settings.create_site(
+        document=document(
+            name="Other",
+            origins=["https://other.example"],
+            ga4={"measurement_id": "G-OTHER123", "mode": "basic"},
+        )
+    )
     app.config["DEMO_SITE_KEY"] = site.site_key
     app.config["DEMO_GTAG_URL"] = "http://localhost/static/demo/gtag-standin.js"
     assert b"gtag-standin.js" in client.get(f"/c/{site.site_key}.js").data
