@@ -224,6 +224,8 @@ def load_mail_config() -> dict[str, Any]:
 DEFAULTS: dict[str, Any] = {
     # Consent bodies are small; anything bigger is a mistake or an attack (413).
     "MAX_CONTENT_LENGTH": 16 * 1024,
+    # A site's settings document (PUT .../settings): long texts in every locale.
+    "MAX_DOCUMENT_LENGTH": 1024 * 1024,
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
     "JSON_SORT_KEYS": False,
     "API_TITLE": "consent-service",

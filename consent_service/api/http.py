@@ -57,8 +57,15 @@ def guard_request() -> None:
         check_body()
 
 
+#: Endpoints whose bodies are documents, not decisions: a site's settings with long texts in
+#: several languages is well over the 16 KiB a consent write may be.
+DOCUMENT_ENDPOINTS = {"site_settings.replace_settings"}
+
+
 def check_body() -> None:
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.endpoint in DOCUMENT_ENDPOINTS:
+        request.max_content_length = current_app.config["MAX_DOCUMENT_LENGTH"]
+    limit = request.max_content_length
     environ = request.environ
     chunked = request.content_length is None and environ.get("wsgi.input_terminated")
     if chunked and limit is not None:
