@@ -166,6 +166,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SECRET_KEY_FALLBACKS": _env_list("SECRET_KEY_FALLBACKS"),
         "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
         "COUNTRY_HEADER": os.environ.get("COUNTRY_HEADER", "").strip() or None,
+        "REGION_HEADER": os.environ.get("REGION_HEADER", "").strip() or None,
         "PUBLIC_BASE_URL": public_base_url,
         "SQLITE_SYNCHRONOUS": os.environ.get("SQLITE_SYNCHRONOUS", "FULL").strip().upper(),
         "GA4_SCRIPT_URL": os.environ.get("GA4_SCRIPT_URL", "").strip() or None,
@@ -224,6 +225,7 @@ def load_mail_config() -> dict[str, Any]:
 DEFAULTS: dict[str, Any] = {
     # Consent bodies are small; anything bigger is a mistake or an attack (413).
     "MAX_CONTENT_LENGTH": 16 * 1024,
+    # A site's settings document (PUT .../settings): long texts in every locale.
     "SQLALCHEMY_TRACK_MODIFICATIONS": False,
     "JSON_SORT_KEYS": False,
     "API_TITLE": "consent-service",
@@ -281,6 +283,7 @@ DEFAULTS: dict[str, Any] = {
     "CONSENT_WRITE_WINDOW": 60,
     "TRUSTED_PROXIES": 0,
     "COUNTRY_HEADER": None,
+    "REGION_HEADER": None,
     "SECRET_KEY_FALLBACKS": [],
     "SQLITE_SYNCHRONOUS": "FULL",
 }

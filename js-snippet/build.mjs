@@ -11,10 +11,19 @@ const PLACEHOLDER = {
   "runtime.js": "__CONSENT_SITE__",
   "forms.js": "__CONSENT_FORMS__",
   "forms-loader.js": "__CONSENT_FORMS_SRC__",
+  "platforms.js": "__CONSENT_PLATFORMS__",
 };
 // bytes, gzip -9. forms-loader.js is appended to the banner script of sites that have forms;
 // forms.js loads only on pages with a <form data-consent-form>.
-const BUDGET = { "runtime.js": 6000, "stub.js": 400, "forms.js": 3000, "forms-loader.js": 300 };
+// platforms.js (the ad platforms' consent adapters) is appended only for sites whose services
+// need it.
+const BUDGET = {
+  "runtime.js": 6000,
+  "stub.js": 400,
+  "forms.js": 3000,
+  "forms-loader.js": 300,
+  "platforms.js": 600,
+};
 const check = process.argv.includes("--check");
 
 const css = await transform(readFileSync(new URL("src/style.css", import.meta.url), "utf8"), {
@@ -48,6 +57,7 @@ const outputs = {
   "stub.js": await bundle("src/stub.js"),
   "forms.js": await bundle("src/forms-main.js"),
   "forms-loader.js": await bundle("src/forms-loader.js"),
+  "platforms.js": await bundle("src/platforms.js"),
 };
 
 let failed = false;

@@ -92,8 +92,11 @@ def test_banner_version_follows_content(app, site):
     document["texts"]["en"]["title"] = "Cookies"
     apply_settings(document, site=site)
     assert site.banner_version_hash != before
+    # The site's own versions; the rule sets' ones (rule_set set) follow each of them.
     banners = db.session.scalars(
-        sa.select(BannerVersion.sha256).where(BannerVersion.kind == "banner")
+        sa.select(BannerVersion.sha256).where(
+            BannerVersion.kind == "banner", BannerVersion.rule_set.is_(None)
+        )
     ).all()
     assert sorted(banners) == sorted([before, site.banner_version_hash])
 
@@ -117,7 +120,10 @@ def test_snippet_config_carries_every_locale(site):
     assert config["api_base"] == "https://consent.example.com"
     assert set(config["texts"]) == {"en", "zh-CN"}
     assert config["categories"][1]["texts"]["zh-CN"]["name"] == "统计分析"
-    assert config["banner_version"] == site.banner_version_hash
+    from consent_service.sites import versions
+
+    opt_in = versions.rule_banner_hash(versions.banner_document(site), "opt_in")
+    assert config["banner_version"] == opt_in and config["rules"] == "opt_in"
     assert config["policy_version"]["label"] == "2024-09"
     assert config["ga4"]["measurement_id"] == "G-DEMO2024CS"
     assert config["ga4"]["script_url"].startswith("https://www.googletagmanager.com/")

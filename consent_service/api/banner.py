@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from consent_service.api.http import site_cache, site_snapshot
+from consent_service.api.http import site_cache, site_snapshot, visitor_place_of_request
 from consent_service.errors import DATABASE_UNAVAILABLE, ApiError
 from consent_service.extensions import db
 from consent_service.outbound import is_loopback_host
+from consent_service.sites.regions import RULE_SETS, rule_set_for
+from consent_service.sites.snapshot import SiteSnapshot
 from consent_service.sites.snippet import PublishedScript, stub
 
 blp = Blueprint("banner", __name__)
@@ -47,17 +49,46 @@ def gtag_url(site_key: str) -> str | None:
     return config.get("GA4_SCRIPT_URL")
 
 
-def current_script(site_key: str) -> PublishedScript:
+def visitor_rule_set(snapshot: SiteSnapshot | None) -> str:
+    """The rule set of this request's visitor, decided now so the banner needs no second
+    request: the trusted proxy's country and region headers, else the address's country."""
+    country, region = visitor_place_of_request()
+    return rule_set_for(snapshot.regions if snapshot else None, country, region)
+
+
+def vary() -> str:
+    """A CDN in front keeps one copy per value of the headers the rule set was chosen by (an
+    address lookup depends on nothing a cache can key on: such answers are private)."""
+    config = current_app.config
+    headers = ["Accept-Encoding"]
+    chosen_by = (config.get("COUNTRY_HEADER"), config.get("REGION_HEADER"))
+    headers += [name for name in chosen_by if name]
+    return ", ".join(headers)
+
+
+def current_script(site_key: str, rule_set: str | None = None) -> PublishedScript:
     base = api_base()
     try:
-        return site_cache().script(site_snapshot(site_key), base, gtag_url(site_key))
+        snapshot = site_snapshot(site_key)
+        rules = rule_set or visitor_rule_set(snapshot)
+        return site_cache().script(snapshot, base, gtag_url(site_key), rules)
     except DATABASE_UNAVAILABLE:
         # The database is away: the last good script from memory is better than no banner.
         db.session.rollback()
-        last = site_cache().last_good_script(site_key, base, gtag_url(site_key))
+        rules = rule_set or visitor_rule_set(None)
+        last = site_cache().last_good_script(site_key, base, gtag_url(site_key), rules)
         if last is None:
             raise
         return last
+
+
+def versioned_script(site_key: str, version: str) -> PublishedScript | None:
+    """The script of any of the site's rule sets that has this version, or None."""
+    for rule_set in RULE_SETS:
+        script = current_script(site_key, rule_set)
+        if script.version == version:
+            return script
+    return None
 
 
 def script_response(script: PublishedScript, cache_control: str) -> Response:
@@ -67,7 +98,7 @@ def script_response(script: PublishedScript, cache_control: str) -> Response:
     headers = {
         "Cache-Control": cache_control,
         "ETag": f'"{etag}"',
-        "Vary": "Accept-Encoding",
+        "Vary": vary(),
         "Access-Control-Allow-Origin": "*",  # loadable with crossorigin="anonymous" for SRI
         "X-Content-Type-Options": "nosniff",
     }
@@ -91,23 +122,27 @@ def stub_script() -> Response:
 @blp.route("/c/<string:name>.js", methods=["GET"])
 def site_script(name: str) -> Response:
     site_key, _, version = name.partition(".")
-    script = current_script(site_key)
     if not version:
+        script = current_script(site_key)
         max_age = current_app.config["SCRIPT_MAX_AGE"]
+        # Chosen by the address when no trusted proxy names the country: a shared cache must
+        # not hand one region's script to another.
+        scope = "public" if current_app.config.get("COUNTRY_HEADER") else "private"
         return script_response(
             # Stale for one more minute at most: a material policy change reaches every page
             # within SCRIPT_MAX_AGE plus a minute, not an hour.
             script,
-            f"public, max-age={max_age}, stale-while-revalidate=60",
+            f"{scope}, max-age={max_age}, stale-while-revalidate=60",
         )
-    if version != script.version:
+    pinned = versioned_script(site_key, version)
+    if pinned is None:
         raise ApiError(
             404,
             "This version of the banner script is no longer current; "
             "GET /api/v1/sites/{site_key}/snippet gives the current one.",
             error="script_version_gone",
         )
-    return script_response(script, IMMUTABLE)
+    return script_response(pinned, IMMUTABLE)
 
 
 @blp.route("/c/forms/<string:name>.js", methods=["GET"])

@@ -17,7 +17,7 @@ from werkzeug.routing import IntegerConverter
 
 from consent_service.consents.decisions import RequestContext
 from consent_service.errors import ApiError
-from consent_service.netinfo import country_code, truncate_ip
+from consent_service.netinfo import truncate_ip, visitor_place
 from consent_service.sites.snapshot import SiteSnapshot, SiteSnapshotCache
 
 CORS_MAX_AGE = "86400"
@@ -223,13 +223,26 @@ def require_json() -> None:
 
 
 def request_context() -> RequestContext:
-    """What we may keep of this request: a truncated address, the user agent, a trusted country."""
-    header = current_app.config.get("COUNTRY_HEADER")
+    """What we may keep of this request: a truncated address, the user agent, the country
+    (a trusted header's, else the offline lookup's; the address itself is not kept)."""
+    country, _ = visitor_place_of_request()
     return RequestContext(
         ip_prefix=truncate_ip(request.remote_addr),
         user_agent=UNSTORABLE.sub("", request.headers.get("User-Agent", "")) or None,
-        country=country_code(request.headers.get(header)) if header else None,
+        country=country,
         sec_gpc=request.headers.get("Sec-GPC") == "1",
+    )
+
+
+def visitor_place_of_request() -> tuple[str | None, str | None]:
+    """(country, subdivision) of the visitor: COUNTRY_HEADER and REGION_HEADER from the
+    trusted proxy, else the country of the address."""
+    config = current_app.config
+    country_header, region_header = config.get("COUNTRY_HEADER"), config.get("REGION_HEADER")
+    return visitor_place(
+        request.remote_addr,
+        request.headers.get(country_header) if country_header else None,
+        request.headers.get(region_header) if region_header else None,
     )
 
 

@@ -181,8 +181,13 @@ def record_decision(
     if policy_label not in site.policies and find_policy(site.site_id, policy_label) is None:
         errors["policy_version"] = ["This site never published that policy version."]
     banner = decision["banner_version"]
-    if banner not in site.banner_versions and find_banner_version(site.site_id, banner) is None:
-        errors["banner_version"] = ["This site never published that banner version."]
+    rule_set = site.banner_rule_sets.get(banner)
+    if banner not in site.banner_versions:
+        shown = find_banner_version(site.site_id, banner)
+        if shown is None:
+            errors["banner_version"] = ["This site never published that banner version."]
+        else:
+            rule_set = shown.rule_set
     if errors:
         raise ValidationFailed(errors)
 
@@ -204,6 +209,7 @@ def record_decision(
         ip_prefix=context.ip_prefix,
         user_agent=(context.user_agent or "")[:MAX_USER_AGENT_LENGTH] or None,
         country=context.country,
+        rule_set=rule_set,
         request_hash=fingerprint,
     )
     try:

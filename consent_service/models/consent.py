@@ -74,6 +74,8 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined]
     # sealed; erasing those later removes value and salt and keeps the commitment.
     evidence_salt: Mapped[str | None] = mapped_column(String(64), default=None)
     evidence_commitment: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The rule set the visitor was shown (from the banner version it names), e.g. opt_out.
+    rule_set: Mapped[str | None] = mapped_column(String(20), default=None)
     # SHA-256 of the canonical request, to tell a replay from a conflicting reuse of event_id.
     request_hash: Mapped[str] = mapped_column(String(64))
 

@@ -30,6 +30,10 @@ class Site(db.Model):  # type: ignore[name-defined]
     # opt_in: nothing non-necessary before a choice (GDPR, PIPL); opt_out: notice + opt-out (CCPA)
     jurisdiction: Mapped[str] = mapped_column(String(16), default="opt_in")
     honour_gpc: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Rule sets per region: {"builtin": true, "rules": {"US-CA": "opt_out"}, "fallback": ...}
+    regions: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    # After "Reject all" the banner asks again only after this many days.
+    reask_after_reject_days: Mapped[int] = mapped_column(Integer, default=182)
     cookie_name: Mapped[str] = mapped_column(String(64), default="cs_consent")
     # A parent domain (example.com) so that www. and shop. share one choice; None: host only.
     cookie_domain: Mapped[str | None] = mapped_column(String(253), default=None)
@@ -140,6 +144,8 @@ class BannerVersion(db.Model):  # type: ignore[name-defined]
     sha256: Mapped[str] = mapped_column(String(64))
     canonical_json: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(80), default="banner", server_default="banner")
+    # The rule set a banner was drawn under (opt_in, opt_out, ...); None: a site's base version.
+    rule_set: Mapped[str | None] = mapped_column(String(20), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

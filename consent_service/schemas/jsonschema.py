@@ -11,7 +11,13 @@ from typing import Any
 from apispec.ext.marshmallow import OpenAPIConverter
 from marshmallow import fields
 
-from consent_service.schemas.settings import LOCALE, FormField, SiteSettingsSchema, Text
+from consent_service.schemas.settings import (
+    LOCALE,
+    REGION_CODE,
+    FormField,
+    SiteSettingsSchema,
+    Text,
+)
 from consent_service.sites.defaults import TEXT_KEYS
 
 SCHEMA_ID = "https://consent-service.invalid/site-settings.schema.json"
@@ -61,6 +67,8 @@ def settings_json_schema() -> dict[str, Any]:
     texts = body["properties"]["texts"]
     texts["propertyNames"] = {"pattern": LOCALE.pattern}
     texts["additionalProperties"]["propertyNames"] = {"enum": list(TEXT_KEYS)}
+    rules = body["properties"]["regions"]["properties"]["rules"]
+    rules["propertyNames"] = {"pattern": REGION_CODE.pattern}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

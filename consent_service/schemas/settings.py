@@ -15,6 +15,7 @@ from consent_service.safe_text import UnsafeText, check_text
 from consent_service.schemas import StrictSchema
 from consent_service.sites.catalogue import PLATFORM_SIGNALS
 from consent_service.sites.defaults import BUILTIN_LOCALES, TEXT_KEYS
+from consent_service.sites.regions import DEFAULT_FALLBACK, RULE_SETS
 
 LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="Lower-case letters, digits, - and _.")
@@ -28,6 +29,8 @@ CONSENT_SIGNALS = (
     "security_storage",
 )
 FORM_FIELD = re.compile(r"^[a-z_]{1,32}\*?$")
+#: A country (ISO 3166-1 alpha-2) or a subdivision (ISO 3166-2) such as US-CA.
+REGION_CODE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 
 
 def check_locale(value: str) -> None:
@@ -89,6 +92,26 @@ class ConsentModeRegionSchema(StrictSchema):
 class ConsentModeSchema(StrictSchema):
     wait_for_update = fields.Integer(load_default=500, validate=validate.Range(0, 10000))
     regions = fields.List(fields.Nested(ConsentModeRegionSchema), load_default=list)
+
+
+class RegionsSchema(StrictSchema):
+    """Which rule set each visitor's region gets (see `sites.regions`)."""
+
+    #: Start from the built-in map (EU/EEA/UK/CH opt_in, US privacy states opt_out, CN
+    #: opt_in_separate, other US states notice_only); false: only `rules` below.
+    builtin = fields.Boolean(load_default=True)
+    rules = fields.Dict(
+        keys=fields.String(
+            validate=validate.Regexp(
+                REGION_CODE,
+                error="A country (ISO 3166-1 alpha-2, e.g. BR) or subdivision (ISO 3166-2, "
+                "e.g. US-CA).",
+            )
+        ),
+        values=fields.String(validate=validate.OneOf(RULE_SETS)),
+        load_default=dict,
+    )
+    fallback = fields.String(load_default=DEFAULT_FALLBACK, validate=validate.OneOf(RULE_SETS))
 
 
 class Ga4Schema(StrictSchema):
@@ -234,6 +257,10 @@ class SiteSettingsSchema(StrictSchema):
         load_default="opt_in", validate=validate.OneOf(("opt_in", "opt_out"))
     )
     gpc = fields.Boolean(load_default=True)
+    regions = fields.Nested(RegionsSchema, load_default=dict)
+    #: After "Reject all", the banner asks again only after this many days (or when a purpose
+    #: is added or a material policy change takes effect).
+    reask_after_reject_days = fields.Integer(load_default=182, validate=validate.Range(1, 3650))
     consent_mode = fields.Nested(ConsentModeSchema, load_default=dict)
     ga4 = fields.Nested(Ga4Schema, load_default=dict)
     texts = fields.Dict(
@@ -255,6 +282,7 @@ class SiteSettingsSchema(StrictSchema):
         data["cookie"] = CookieSettingSchema().load(data["cookie"])
         data["consent_mode"] = ConsentModeSchema().load(data["consent_mode"])
         data["ga4"] = Ga4Schema().load(data["ga4"])
+        data["regions"] = RegionsSchema().load(data["regions"])
         if not data["locales"]:
             data["locales"] = [data["default_locale"]] + [
                 locale for locale in BUILTIN_LOCALES if locale != data["default_locale"]

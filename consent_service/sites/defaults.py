@@ -33,6 +33,10 @@ TEXT_KEYS = (
     "blocked",
     "allow",
     "gpc_note",
+    "opt_out_description",
+    "do_not_sell",
+    "notice_description",
+    "separate_consent",
 )
 
 BUILTIN_TEXTS: dict[str, dict[str, str]] = {
@@ -59,7 +63,20 @@ BUILTIN_TEXTS: dict[str, dict[str, str]] = {
         "services": "Services",
         "blocked": "This content is blocked until you allow “%s”.",
         "allow": "Allow",
-        "gpc_note": "Global Privacy Control honoured: %s off.",
+        "gpc_note": "Global Privacy Control honoured (opt-out request honoured): %s off.",
+        "opt_out_description": (
+            "{site} uses cookies, some for targeted advertising, which may be a sale or sharing "
+            "of your personal information. You may opt out."
+        ),
+        "do_not_sell": "Do not sell or share my personal information",
+        "notice_description": (
+            "{site} uses cookies and similar technologies. You can change what is allowed at "
+            "any time."
+        ),
+        "separate_consent": (
+            "I separately consent to “%s” providing my personal information to third parties "
+            "and transferring it abroad."
+        ),
     },
     "zh-CN": {
         "title": "您的隐私选择",
@@ -84,6 +101,12 @@ BUILTIN_TEXTS: dict[str, dict[str, str]] = {
         "blocked": "在您允许“%s”之前，此内容已被屏蔽。",
         "allow": "允许",
         "gpc_note": "已遵从全球隐私控制（GPC）信号：%s 已关闭。",
+        "opt_out_description": (
+            "{site} 使用 Cookie，部分用于定向广告，可能构成出售或共享您的个人信息。您可以选择退出。"
+        ),
+        "do_not_sell": "请勿出售或共享我的个人信息",
+        "notice_description": "{site} 使用 Cookie 及类似技术。您可以随时更改允许的内容。",
+        "separate_consent": "我单独同意“%s”向第三方提供我的个人信息并将其传输至境外。",
     },
 }
 

@@ -52,6 +52,8 @@ def document_from_site(site: Site) -> dict[str, Any]:
         "cookie": {"name": site.cookie_name, "domain": site.cookie_domain},
         "jurisdiction": site.jurisdiction,
         "gpc": site.honour_gpc,
+        "regions": site.regions or {},
+        "reask_after_reject_days": site.reask_after_reject_days or 182,
         "consent_mode": site.consent_mode or {},
         "ga4": {"measurement_id": site.ga4_measurement_id, "mode": site.ga4_mode},
         "texts": {

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from consent_service.sites.defaults import TEXT_KEYS, builtin_texts
+from consent_service.sites.regions import codes_with, rule_sets_used
 from consent_service.sites.resolve import pointer
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
@@ -31,6 +32,10 @@ SOURCES = {
     "category-without-services": "GDPR Art. 5(1)(a): no purpose without processing",
     "missing-translation": "GDPR Art. 12(1) and PIPL Art. 17: information in plain language",
     "insecure-origin": "GDPR Art. 32: consent only over a secure channel",
+    "region-separate-consent-missing": (
+        "PIPL Art. 23, 29 and 39; GB/T 42574-2023: separate consent to provide or transfer"
+    ),
+    "reask-too-soon": "EDPB guidelines 05/2020 and COM(2025) 837 Art. 88a: a refusal stands",
 }
 
 
@@ -59,6 +64,7 @@ def lint(document: dict[str, Any], resolved: dict[str, Any]) -> list[Finding]:
         *check_categories_named(document, resolved),
         *check_separate_consent(document, resolved),
         *check_lifetime(document),
+        *check_regions(document, resolved),
         *check_privacy_links(document, resolved),
         *check_empty_categories(document, resolved),
         *check_translations(document),
@@ -155,9 +161,41 @@ def check_separate_consent(document: dict[str, Any], resolved: dict[str, Any]) -
             )
 
 
+def check_regions(document: dict[str, Any], resolved: dict[str, Any]) -> Iterator[Finding]:
+    """Visitors under `opt_in_separate` rules (China by default) are asked, in the first layer,
+    for a separate consent for each category with a cross-border or third-party service: a
+    cross-border service needs that wording in every locale (a site's own, else the built-in
+    words; blanking it is an error). A refusal stands for some months."""
+    regions = document["regions"]
+    shown_to = codes_with(regions, "opt_in_separate")
+    if regions["fallback"] == "opt_in_separate":
+        shown_to.append("the rest of the world")
+    abroad = [service["slug"] for service in resolved["services"] if service["cross_border"]]
+    if shown_to and abroad:
+        for locale in document["locales"]:
+            wording = resolved["texts"].get(locale, {}).get("separate_consent", "")
+            if not wording.strip():
+                yield finding(
+                    "region-separate-consent-missing",
+                    "error",
+                    f"Visitors from {', '.join(shown_to[:5])} are asked for a separate consent "
+                    f"to the cross-border transfer of {', '.join(abroad[:5])}; it has no "
+                    f"wording in {locale}.",
+                    pointer("texts", locale, "separate_consent"),
+                )
+    if document["reask_after_reject_days"] < SIX_MONTHS - 1:
+        yield finding(
+            "reask-too-soon",
+            "warning",
+            f"A refusal is asked again after {document['reask_after_reject_days']} days; "
+            "6 months (182) is advised.",
+            pointer("reask_after_reject_days"),
+        )
+
+
 def check_lifetime(document: dict[str, Any]) -> Iterator[Finding]:
     days = document["lifetime_days"]
-    if document["jurisdiction"] != "opt_in":
+    if document["jurisdiction"] != "opt_in" and "opt_in" not in rule_sets_used(document["regions"]):
         return
     if days > THIRTEEN_MONTHS:
         yield finding(

@@ -13,7 +13,12 @@ from consent_service.models import (
 )
 from consent_service.sites.defaults import BUILTIN_LOCALES, builtin_texts
 from consent_service.sites.forms import form_config, forms_of
-from consent_service.sites.versions import banner_document, current_policy, policy_summary
+from consent_service.sites.versions import (
+    banner_document,
+    current_policy,
+    policy_summary,
+    rule_banner_hash,
+)
 
 #: The banner script's short names for the words of its controls (they ship on every page).
 SCRIPT_KEYS = {
@@ -26,6 +31,10 @@ SCRIPT_KEYS = {
     "cross_border": "cross",
     "privacy_policy": "policy",
     "gpc_note": "gpc",
+    "opt_out_description": "optout",
+    "do_not_sell": "dns",
+    "notice_description": "notice",
+    "separate_consent": "sep",
 }
 
 
@@ -155,9 +164,45 @@ def site_config(site: Site, locale: str) -> dict[str, Any]:
     }
 
 
-def snippet_config(site: Site, api_base: str, ga4_script_url: str | None) -> dict[str, Any]:
+def platform_categories(site: Site) -> dict[str, list[str]]:
+    """Per ad or analytics platform with a consent API that the site's services use, the
+    categories its tag needs (Google Consent Mode is always told; "none": markup alone)."""
+    needed: dict[str, set[str]] = {}
+    for service in site.services:
+        signal = (service.details or {}).get("platform_signal")
+        if signal in PLATFORM_ADAPTERS:
+            needed.setdefault(PLATFORM_ADAPTERS[signal], set()).add(service.category.slug)
+    return {name: sorted(slugs) for name, slugs in sorted(needed.items())}
+
+
+#: Words only some rule sets show; a script carries only its own rule set's.
+RULE_WORDS = {
+    "opt_in": (),
+    "opt_in_separate": ("sep",),
+    "opt_out": ("optout", "dns"),
+    "notice_only": ("notice",),
+}
+
+
+def rule_texts(texts: dict[str, dict[str, str]], rule_set: str) -> dict[str, dict[str, str]]:
+    """The script's words without those of other rule sets (they ship on every page view)."""
+    others = {word for words in RULE_WORDS.values() for word in words} - set(RULE_WORDS[rule_set])
+    return {
+        locale: {key: value for key, value in words.items() if key not in others}
+        for locale, words in texts.items()
+    }
+
+
+#: The catalogue's platform signals that have an adapter in `platforms.js`, by its short name.
+PLATFORM_ADAPTERS = {"microsoft_uet": "uet", "clarity_consentv2": "clarity", "meta_fbq": "meta"}
+
+
+def snippet_config(
+    site: Site, api_base: str, ga4_script_url: str | None, rule_set: str = "opt_in"
+) -> dict[str, Any]:
     """The configuration embedded in the banner script: every locale, so the browser can pick
-    the visitor's language without another request."""
+    the visitor's language without another request, and the rules of the visitor's region
+    only (the banner version names them)."""
     document = banner_document(site)
     ga4 = None
     if site.ga4_measurement_id:
@@ -174,10 +219,13 @@ def snippet_config(site: Site, api_base: str, ga4_script_url: str | None) -> dic
         "cookie_name": site.cookie_name,
         "cookie_domain": site.cookie_domain,
         "lifetime_days": site.lifetime_days,
-        "jurisdiction": site.jurisdiction,
+        "rules": rule_set,
+        "reask_days": site.reask_after_reject_days,
         "policy_version": policy_summary(current_policy(site)),
-        "banner_version": site.banner_version_hash,
-        "texts": script_texts(document["texts"], site_locales(site), site.name),
+        "banner_version": rule_banner_hash(document, rule_set),
+        "texts": rule_texts(
+            script_texts(document["texts"], site_locales(site), site.name), rule_set
+        ),
         "categories": document["categories"],
         "services": script_services(document["services"]),
         "gpc": {"honour": site.honour_gpc},

@@ -25,6 +25,7 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     "retention": None,
     "cookies": [],
     "consent_mode": [],
+    "platform_signal": "none",
     "hosts": [],
 }
 #: Fields a service must have once its catalogue entry is merged in.
@@ -170,6 +171,7 @@ def resolve(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[st
                     for cookie in service["cookies"]
                 ],
                 "consent_mode": list(service["consent_mode"]),
+                "platform_signal": service["platform_signal"],
                 "hosts": list(service["hosts"]),
             }
         )
@@ -222,7 +224,9 @@ def banner_document(resolved: dict[str, Any]) -> dict[str, Any]:
     """Everything a visitor can be shown, in every locale: what a banner version hashes.
 
     Nothing the banner does not show is in it (origins, lifetime, cookie, jurisdiction, GPC,
-    Consent Mode defaults, GA4, forms, a service's hosts), so changing those keeps the version.
+    regions, Consent Mode defaults, GA4, forms, a service's hosts and platform signal), so
+    changing those keeps the version. The rule set a visitor is shown under is added per
+    script (`versions.rule_banner`).
     """
     locales = resolved["locales"]
     default = resolved["default_locale"]

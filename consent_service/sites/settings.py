@@ -246,6 +246,8 @@ def write(
     site.lifetime_days = document["lifetime_days"]
     site.jurisdiction = document["jurisdiction"]
     site.honour_gpc = document["gpc"]
+    site.regions = document["regions"]
+    site.reask_after_reject_days = document["reask_after_reject_days"]
     site.cookie_name = document["cookie"]["name"]
     site.cookie_domain = document["cookie"]["domain"]
     site.texts = resolved["texts"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from werkzeug.datastructures import LanguageAccept
@@ -21,6 +22,7 @@ from consent_service.sites.public_config import (
     forms_script_config,
     json_bytes,
     negotiate_locale,
+    platform_categories,
     site_config,
     site_locales,
     snippet_config,
@@ -73,8 +75,13 @@ class SiteSnapshot:
     # The site's active webhooks: a consent write queues a delivery to each, no query needed.
     # Categories that lead forms need: refusing one stops the visitor's leads under it.
     lead_categories: frozenset[str] = frozenset()
+    # Which rule set each region gets (the site's `regions` setting).
+    regions: dict[str, Any] = field(default_factory=dict)
+    # The rule set each of the site's banner versions was drawn under (opt_in, opt_out, ...).
+    banner_rule_sets: dict[str, str] = field(default_factory=dict)
     configs: dict[str, PublishedConfig] = field(default_factory=dict)
-    scripts: dict[tuple[str, str | None], PublishedScript] = field(default_factory=dict)
+    # The banner script per (API base, gtag.js URL, rule set).
+    scripts: dict[tuple[str, str | None, str], PublishedScript] = field(default_factory=dict)
     # The forms script per API base; None when the site has no forms.
     forms_scripts: dict[str, PublishedScript | None] = field(default_factory=dict)
     chosen_locales: dict[tuple[str | None, str], str] = field(default_factory=dict)
@@ -109,8 +116,8 @@ def load_snapshot(site_key: str, now: float) -> SiteSnapshot:
         policy.label: PolicyRef(policy.label, policy.effective_at, policy.material)
         for policy in policy_versions(site)
     }
-    banners = db.session.scalars(
-        select(BannerVersion.sha256).where(
+    banners = db.session.execute(
+        select(BannerVersion.sha256, BannerVersion.rule_set).where(
             BannerVersion.site_id == site.id, BannerVersion.kind == "banner"
         )
     ).all()
@@ -127,9 +134,11 @@ def load_snapshot(site_key: str, now: float) -> SiteSnapshot:
             for category in site.categories
         ),
         policies=policies,
-        banner_versions=frozenset(banners),
+        banner_versions=frozenset(digest for digest, _ in banners),
+        banner_rule_sets={digest: rule_set for digest, rule_set in banners if rule_set},
         loaded_at=now,
         lead_categories=frozenset(form.category for form in forms_of(site.id, "lead")),
+        regions=dict(site.regions or {}),
     )
 
 
@@ -147,7 +156,7 @@ class SiteSnapshotCache:
         self._snapshots: dict[str, SiteSnapshot] = {}
         # The last script served per site, kept whatever the ttl: when the database is away,
         # pages still get their banner (the script carries everything the first layer needs).
-        self._last_good: dict[tuple[str, str, str | None], PublishedScript] = {}
+        self._last_good: dict[tuple[str, str, str | None, str], PublishedScript] = {}
 
     def snapshot(self, site_key: str, now: float) -> SiteSnapshot:
         snapshot = self._snapshots.get(site_key)
@@ -167,22 +176,28 @@ class SiteSnapshotCache:
         return published
 
     def script(
-        self, snapshot: SiteSnapshot, api_base: str, ga4_script_url: str | None
+        self,
+        snapshot: SiteSnapshot,
+        api_base: str,
+        ga4_script_url: str | None,
+        rule_set: str = "opt_in",
     ) -> PublishedScript:
-        """The site's banner script, built once per snapshot and API base URL."""
-        key = (api_base, ga4_script_url)
+        """The site's banner script under one rule set, built once per snapshot, API base URL
+        and rule set."""
+        key = (api_base, ga4_script_url, rule_set)
         published = snapshot.scripts.get(key)
         if published is None:
-            config = snippet_config(get_site(snapshot.site_key), api_base, ga4_script_url)
+            site = get_site(snapshot.site_key)
+            config = snippet_config(site, api_base, ga4_script_url, rule_set)
             forms = self.forms_script(snapshot, api_base)
             forms_src = (
                 f"{api_base.rstrip('/')}/c/forms/{snapshot.site_key}.{forms.version}.js"
                 if forms is not None
                 else None
             )
-            published = build_script(config, forms_src)
+            published = build_script(config, forms_src, platform_categories(site))
             snapshot.scripts[key] = published
-        self._last_good[(snapshot.site_key, api_base, ga4_script_url)] = published
+        self._last_good[(snapshot.site_key, api_base, ga4_script_url, rule_set)] = published
         return published
 
     def forms_script(self, snapshot: SiteSnapshot, api_base: str) -> PublishedScript | None:
@@ -195,7 +210,7 @@ class SiteSnapshotCache:
         return snapshot.forms_scripts[api_base]
 
     def last_good_script(
-        self, site_key: str, api_base: str, ga4_script_url: str | None
+        self, site_key: str, api_base: str, ga4_script_url: str | None, rule_set: str = "opt_in"
     ) -> PublishedScript | None:
         """The script last served for the site, for when the database cannot be read."""
-        return self._last_good.get((site_key, api_base, ga4_script_url))
+        return self._last_good.get((site_key, api_base, ga4_script_url, rule_set))

@@ -10,6 +10,10 @@ A site with forms gets the tiny forms loader (`forms-loader.js`) appended, namin
 URL of its forms script (`forms.js` with the forms' configuration in place of
 `__CONSENT_FORMS__`): pages with a `<form data-consent-form>` fetch it, others never do, and
 sites without forms pay nothing.
+
+The platform adapters (`platforms.js`: Microsoft UET consent mode, Clarity's `consentv2`, Meta's
+`fbq('consent', ...)`) are appended the same way, with the categories each platform needs in
+place of `__CONSENT_PLATFORMS__`, only for sites whose services use one of them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ SNIPPET_DIR = Path(__file__).resolve().parent.parent / "static" / "snippet"
 PLACEHOLDER = "__CONSENT_SITE__"
 FORMS_PLACEHOLDER = "__CONSENT_FORMS__"
 FORMS_SRC_PLACEHOLDER = "__CONSENT_FORMS_SRC__"
+PLATFORMS_PLACEHOLDER = "__CONSENT_PLATFORMS__"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,11 @@ def forms_loader() -> str:
 
 
 @cache
+def platforms_runtime() -> str:
+    return (SNIPPET_DIR / "platforms.js").read_text(encoding="utf-8")
+
+
+@cache
 def stub() -> bytes:
     return (SNIPPET_DIR / "stub.js").read_bytes()
 
@@ -63,9 +73,19 @@ def script_literal(value: Any) -> str:
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def build_script(config: dict[str, Any], forms_src: str | None = None) -> PublishedScript:
-    """The site's banner script; with `forms_src`, the forms loader pointing at it."""
+def build_script(
+    config: dict[str, Any],
+    forms_src: str | None = None,
+    platforms: dict[str, list[str]] | None = None,
+) -> PublishedScript:
+    """The site's banner script; with `forms_src`, the forms loader pointing at it; with
+    `platforms` (platform -> categories), the adapters that tell those platforms, run in the
+    same task as the runtime so their defaults come before any tag."""
     text = runtime().replace(PLACEHOLDER, script_literal(config), 1)
+    if platforms:
+        text += ";\n" + platforms_runtime().replace(
+            PLATFORMS_PLACEHOLDER, script_literal(platforms), 1
+        )
     if forms_src is not None:
         # A statement of its own, whatever the runtime ends with.
         text += ";\n" + forms_loader().replace(FORMS_SRC_PLACEHOLDER, script_literal(forms_src), 1)

@@ -22,6 +22,7 @@ from consent_service.models import (
 from consent_service.models.types import utcnow
 from consent_service.outbound import UrlRefused, check_link
 from consent_service.safe_text import check_label
+from consent_service.sites.regions import RULE_SETS
 
 
 def banner_document(site: Site) -> dict[str, Any]:
@@ -39,13 +40,35 @@ def record_banner_version(site: Site, document: dict[str, Any]) -> BannerVersion
     Content-addressed: an unchanged banner keeps its hash; any change to what it shows yields
     a new immutable version while the old ones stay readable.
     """
+    version = store_banner_version(site, document, None)
+    # What a visitor is shown also depends on the rules of their region: each rule set's
+    # banner is a version of its own, so a record names the rules it was given under.
+    for rule_set in RULE_SETS:
+        store_banner_version(site, rule_banner(document, rule_set), rule_set)
+    site.banner_version_hash = version.sha256
+    return version
+
+
+def rule_banner(document: dict[str, Any], rule_set: str) -> dict[str, Any]:
+    """The banner document as shown under one rule set (what that script's version hashes)."""
+    return {**document, "rule_set": rule_set}
+
+
+def rule_banner_hash(document: dict[str, Any], rule_set: str) -> str:
+    return sha256_hex(canonical_json(rule_banner(document, rule_set)))
+
+
+def store_banner_version(
+    site: Site, document: dict[str, Any], rule_set: str | None
+) -> BannerVersion:
     canonical = canonical_json(document)
     digest = sha256_hex(canonical)
     version = find_banner_version(site.id, digest)
     if version is None:
-        version = BannerVersion(site_id=site.id, sha256=digest, canonical_json=canonical.decode())
+        version = BannerVersion(
+            site_id=site.id, sha256=digest, canonical_json=canonical.decode(), rule_set=rule_set
+        )
         db.session.add(version)
-    site.banner_version_hash = digest
     return version
 
 

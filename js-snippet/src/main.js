@@ -5,7 +5,18 @@
 import { initConsentMode, loadGa, updateConsent } from "./consent-mode.js";
 import { pickLocale } from "./locale.js";
 import { flush, initQueue, record } from "./queue.js";
-import { expired, get, initState, next, optional, read, save, snapshot, current } from "./state.js";
+import {
+  current,
+  expired,
+  get,
+  initState,
+  next,
+  optIn,
+  optional,
+  read,
+  save,
+  snapshot,
+} from "./state.js";
 import { initTags, observe, releaseAll } from "./tags.js";
 import { hide, initUI, open, placeholder, showBanner } from "./ui.js";
 
@@ -82,9 +93,12 @@ function boot(C) {
     const before = optional.filter((c) => get(c.slug)).map((c) => c.slug);
     const c = {};
     for (const x of optional) c[x.slug] = !!choices[x.slug];
-    save(next(c, { d: 1 }));
+    const none = action == "reject_all" || action == "withdraw";
+    // After "Reject all" the banner keeps quiet for reask_days (r), whatever the lifetime.
+    // A notice closed without a choice (no action) keeps the GPC mark and records nothing.
+    save(next(c, { d: 1, r: action == "reject_all" ? 1 : 0, g: action ? 0 : read()?.g }));
     hide();
-    record(action, action == "reject_all" || action == "withdraw" ? {} : c, locale);
+    if (action) record(action, none ? {} : c, locale);
     const withdrawn = before.filter((slug) => !c[slug]);
     later(() => {
       updateConsent();
@@ -128,14 +142,16 @@ function boot(C) {
   initTags(nonce, placeholder);
 
   const decided = current();
-  if (decided) updateConsent();
-  else if (C.gpc.honour && navigator.globalPrivacyControl && !(read()?.g && !expired())) {
-    // GPC: opt out of the sale- and marketing-like categories now; the rest stays undecided.
+  if (!decided && C.gpc.honour && navigator.globalPrivacyControl && !(read()?.g && !expired())) {
+    // GPC: opt out of the sale- and marketing-like categories now (the banner says so); the
+    // rest stays undecided.
     const c = {};
     for (const x of optional) if (x.gpc_opt_out) c[x.slug] = false;
     save(next(c, { d: 0, g: 1 }));
     record("gpc_opt_out", {}, locale);
   }
+  // Under opt-out rules what nobody refused is allowed from the start: tell Google so now.
+  if (decided || !optIn) updateConsent();
   if (!decided) showBanner();
   afterPaint(() => {
     releaseAll();

@@ -2,9 +2,13 @@
 // no network: it runs headless (the tests run it in Node with a stand-in document).
 //
 // Cookie value (URI-encoded JSON): t visitor token, c {slug: bool}, p policy label, b banner
-// hash, at decision time (ms), d decided, g GPC honoured, q a decision waits in the queue.
-let C, cats, policy, lifetime, value;
-export let optional;
+// hash, at decision time (ms), d decided, g GPC honoured, q a decision waits in the queue,
+// r everything refused (then asked again after reask_days, not the lifetime), u the rules.
+//
+// Under the `opt_out` and `notice_only` rules (C.rules) a category nobody refused is allowed;
+// under `opt_in` and `opt_in_separate` nothing optional is before a choice.
+let C, cats, policy, lifetime, reask, value;
+export let optional, optIn;
 
 export function initState(config) {
   C = config;
@@ -12,6 +16,8 @@ export function initState(config) {
   optional = cats.filter((c) => !c.necessary);
   policy = C.policy_version;
   lifetime = C.lifetime_days * 864e5;
+  reask = (C.reask_days || C.lifetime_days) * 864e5;
+  optIn = !C.rules || C.rules.startsWith("opt_in");
   value = null;
   try {
     const found = document.cookie.match("(?:^|; )" + C.cookie_name + "=([^;]*)");
@@ -21,19 +27,27 @@ export function initState(config) {
 
 export const read = () => value;
 
-// Ask again when the lifetime passed or a material policy took effect...
+const life = () => (value?.r ? reask : lifetime);
+
+// Ask again when the lifetime (after a refusal of everything: reask_days) passed or a material
+// policy took effect...
 export const expired = () =>
-  !value || Date.now() - value.at > lifetime || (policy?.material && value.p != policy.label);
+  !value || Date.now() - value.at > life() || (policy?.material && value.p != policy.label);
+
+// A choice made under other rules (u) is no consent where consent is asked for: a notice
+// closed in California does not count in Germany, nor a consent without the separate one in
+// China.
+const voided = () => expired() || (optIn && value.u && value.u != C.rules);
 
 // ...or when a category is new (the others keep their values meanwhile).
-export const current = () => !expired() && !!value.d && optional.every((c) => c.slug in value.c);
+export const current = () => !voided() && !!value.d && optional.every((c) => c.slug in value.c);
 
 // true or false, or null while undecided (or to be asked again); necessary is always true.
 export const get = (slug) => {
   const cat = cats.find((c) => c.slug == slug);
   if (!cat) return null;
   if (cat.necessary) return true;
-  return expired() || !(slug in value.c) ? null : value.c[slug];
+  return voided() || !(slug in value.c) ? (optIn ? null : true) : value.c[slug];
 };
 
 export const save = (next) => {
@@ -43,7 +57,7 @@ export const save = (next) => {
     "=" +
     encodeURIComponent(JSON.stringify(value)) +
     ";path=/;max-age=" +
-    lifetime / 1e3 +
+    life() / 1e3 +
     ";samesite=lax" +
     (C.cookie_domain ? ";domain=" + C.cookie_domain : "") +
     (location.protocol == "https:" ? ";secure" : "");
@@ -55,6 +69,7 @@ export const next = (choices, extra) => ({
   c: choices,
   p: policy?.label,
   b: C.banner_version,
+  u: C.rules,
   at: Date.now(),
   ...extra,
 });

@@ -4,7 +4,7 @@
 // textContent, safe with any text. The first layer is small; the dialog is built on demand.
 import { isRtl } from "./locale.js";
 import { load } from "./queue.js";
-import { optional, read } from "./state.js";
+import { get, optIn, optional, read } from "./state.js";
 
 const d = document;
 let C, S, locale, tx, actions, policy;
@@ -161,16 +161,52 @@ export const open = () => {
   root.append(overlay, modal);
   modal.querySelector("input,button").focus();
 };
+// The first layer per rule set (C.rules): opt_in asks; opt_in_separate asks too, with a
+// separate consent in this layer for each category whose services provide data to third
+// parties or abroad; opt_out is a notice whose main control opts out of sale and sharing;
+// notice_only is a notice.
 export function showBanner() {
   mount();
   if (banner) return;
-  const T = tx(C);
-  const text = h("p", 0, T.description + " ", { id: "cs-d" });
-  if (policy?.url) text.append(h("a", 0, T.policy_link || S.policy, { href: policy.url }));
-  const row = choiceRow();
+  const rules = C.rules;
+  const text = h("p", 0, (optIn ? S.description : rules == "opt_out" ? S.optout : S.notice) + " ", {
+    id: "cs-d",
+  });
+  if (policy?.url) text.append(h("a", 0, S.policy_link || S.policy, { href: policy.url }));
+  const seps = {};
+  const list = h("div");
+  if (rules == "opt_in_separate")
+    for (const c of optional)
+      if (C.services.some((s) => s.category == c.slug && (s.cross_border || s.third_party))) {
+        const id = "cs-s-" + c.slug;
+        const label = h("label", "s", null, { for: id });
+        label.append((seps[c.slug] = h("input", 0, null, { id, type: "checkbox" })), fill(S.sep, tx(c).name));
+        list.append(label);
+      }
+  let row = h("div", "r");
+  if (optIn) {
+    row = choiceRow();
+    // Accepting grants a category that needs a separate consent only with its box ticked.
+    row.firstChild.onclick = () => {
+      const c = {};
+      for (const x of optional) c[x.slug] = seps[x.slug]?.checked ?? true;
+      actions.decide(c, Object.values(c).every(Boolean) ? "accept_all" : "custom");
+    };
+  } else {
+    const keep = {};
+    for (const x of optional) keep[x.slug] = !!get(x.slug);
+    if (rules == "opt_out")
+      row.append(
+        button(S.dns, () => {
+          for (const x of optional) if (x.gpc_opt_out) keep[x.slug] = false;
+          actions.decide(keep, "custom");
+        }),
+      );
+    row.append(button(S.close, () => actions.decide(keep)));
+  }
   row.append(button(S.prefs, open));
   banner = h("div", "b", null, { role: "region", "aria-labelledby": "cs-t" });
-  banner.append(h("h2", 0, T.title, { id: "cs-t" }), text, gpcNote(), row);
+  banner.append(h("h2", 0, S.title, { id: "cs-t" }), text, list, gpcNote(), row);
   root.append(banner);
 }
 

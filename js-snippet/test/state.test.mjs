@@ -127,3 +127,62 @@ test("the cookie is set on the configured parent domain, so www. and shop. share
   decide({ analytics: true });
   assert.doesNotMatch(globalThis.lastCookie, /domain=/);
 });
+
+test("under opt-out rules what nobody refused is allowed; under opt-in it waits", () => {
+  state.initState(config({ rules: "opt_out" }));
+  assert.equal(state.get("analytics"), true);
+  assert.equal(state.current(), false);
+  decide({ analytics: true, crm: false }, config({ rules: "opt_out" }));
+  assert.equal(state.get("crm"), false);
+  jar = {};
+  state.initState(config({ rules: "opt_in_separate" }));
+  assert.equal(state.get("analytics"), null);
+});
+
+test("after Reject all the banner keeps quiet for reask_days, not the lifetime", () => {
+  const C = config({ lifetime_days: 30, reask_days: 182 });
+  state.initState(C);
+  state.save(state.next({ analytics: false, crm: false }, { d: 1, r: 1 }));
+  assert.match(globalThis.lastCookie, /max-age=15724800;/);
+  clock += 181 * DAY;
+  state.initState(C);
+  assert.equal(state.current(), true);
+  clock += 2 * DAY;
+  state.initState(C);
+  assert.equal(state.current(), false);
+  // A choice that allowed something is asked again after the lifetime.
+  state.save(state.next({ analytics: true, crm: false }, { d: 1, r: 0 }));
+  clock += 31 * DAY;
+  state.initState(C);
+  assert.equal(state.current(), false);
+});
+
+test("a refusal is asked again at once when a purpose is added", () => {
+  const C = config({ reask_days: 182 });
+  state.initState(C);
+  state.save(state.next({ analytics: false, crm: false }, { d: 1, r: 1 }));
+  const more = config({
+    reask_days: 182,
+    categories: [...C.categories, { slug: "marketing", necessary: false }],
+  });
+  state.initState(more);
+  assert.equal(state.current(), false);
+});
+
+test("a choice under opt-out rules is no consent where consent is asked for", () => {
+  decide({ analytics: true, crm: true }, config({ rules: "opt_out" }));
+  state.initState(config({ rules: "opt_out" }));
+  assert.equal(state.current(), true);
+  state.initState(config({ rules: "opt_in" }));
+  assert.equal(state.current(), false);
+  assert.equal(state.get("analytics"), null);
+  state.initState(config({ rules: "opt_in_separate" }));
+  assert.equal(state.get("analytics"), null);
+  // An opt-in choice still stands under opt-out rules, and one made before rules existed.
+  decide({ analytics: false, crm: true }, config({ rules: "opt_in" }));
+  state.initState(config({ rules: "opt_out" }));
+  assert.equal(state.get("analytics"), false);
+  decide({ analytics: true, crm: true });
+  state.initState(config({ rules: "opt_in" }));
+  assert.equal(state.current(), true);
+});
