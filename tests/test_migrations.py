@@ -28,7 +28,7 @@ from tests.conftest import (
     trusted_keys,
 )
 
-LATER_COLUMNS = ("id", "evidence_salt", "evidence_commitment")  # added by 0010
+LATER_COLUMNS = ("id", "evidence_salt", "evidence_commitment", "rule_set")  # 0010, 0013
 
 
 def insert_old_event(event: ConsentEvent) -> None:
