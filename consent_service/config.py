@@ -275,6 +275,15 @@ DEFAULTS: dict[str, Any] = {
     # counted in the database (0: no limit). Generous: an office behind one NAT is one client.
     "CONSENT_WRITES_PER_CLIENT": 600,
     "CONSENT_WRITE_WINDOW": 60,
+    # The console: failed sign-ins per account (hashed e-mail) and per network per window in
+    # seconds, and the wait after each failure (times the failures so far, at most 5 s).
+    "CONSOLE_SIGNIN_FAILURES_PER_ACCOUNT": 5,
+    "CONSOLE_SIGNIN_FAILURES_PER_NETWORK": 30,
+    "CONSOLE_SIGNIN_WINDOW": 900,
+    "CONSOLE_SIGNIN_DELAY": 0.5,
+    # Flask-WTF: the console's views check the CSRF token themselves (the JSON API has none).
+    "WTF_CSRF_CHECK_DEFAULT": False,
+    "WTF_CSRF_TIME_LIMIT": None,
     "TRUSTED_PROXIES": 0,
     "COUNTRY_HEADER": None,
     "SECRET_KEY_FALLBACKS": [],
