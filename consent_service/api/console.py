@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
@@ -97,6 +107,13 @@ blp.register_error_handler(ApiError, error_page)
 blp.register_error_handler(CSRFError, error_page)
 
 
+def new_session() -> None:
+    """A fresh session (and CSRF token) at each sign-in and sign-out, so that nothing of the
+    one before, fixed by someone else maybe, carries over."""
+    session.clear()
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+
+
 @blp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     if request.method == "GET":
@@ -108,8 +125,10 @@ def login() -> ResponseReturnValue:
         )
     except ApiError as exc:
         status = exc.code or 401
-        return page("console/login.html", status=status, error=exc.description, email=email)
-    session.clear()
+        answer = page("console/login.html", status=status, error=exc.description, email=email)
+        answer.headers.update(exc.extra_headers)
+        return answer
+    new_session()
     session["account_id"] = account.id
     target = request.args.get("next", "")
     if not target.startswith("/console/") or target.startswith("//"):
@@ -121,7 +140,7 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     account = signed_in()
     activity.record("signout", account=account)
-    session.clear()
+    new_session()
     return redirect(url_for("console.login"))
 
 

@@ -74,7 +74,7 @@ def with_catalogue_service(site: Site, entry_id: str) -> str:
     document = settings.export_document(site)
     services = document.setdefault("services", [])
     if not any(item.get("catalogue") == entry_id for item in services):
-        services.append({"catalogue": entry_id})
+        services.append({"slug": entry_id, "catalogue": entry_id})
     return document_text(document)
 
 
