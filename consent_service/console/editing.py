@@ -69,12 +69,19 @@ def save(site: Site, text: str, read_hash: str, account: ConsoleAccount) -> Revi
 
 def with_catalogue_service(site: Site, entry_id: str) -> str:
     """The current document with one more service taken from the catalogue, for review."""
-    if catalogue.catalogue_entry(entry_id) is None:
+    entry = catalogue.catalogue_entry(entry_id)
+    if entry is None:
         raise ApiError(404, "No such catalogue entry.", error="not_found")
     document = settings.export_document(site)
     services = document.setdefault("services", [])
     if not any(item.get("catalogue") == entry_id for item in services):
         services.append({"slug": entry_id, "catalogue": entry_id})
+    # Its category too, when the site has none of that name: the linter then points at the
+    # texts the owner still has to write, next to the category.
+    category = entry["default_category"]
+    categories = document.setdefault("categories", [])
+    if category != "necessary" and not any(c.get("slug") == category for c in categories):
+        categories.append({"slug": category})
     return document_text(document)
 
 
