@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from consent_service.console import stats
 from consent_service.extensions import db
-from consent_service.models import ConsoleActivity, DailyDecisionCount, PolicyVersion
+from consent_service.models import ConsentEvent, ConsoleActivity, DailyDecisionCount, PolicyVersion
 from tests.conftest import count_rows, decision_body
 from tests.console_support import PASSWORD, csrf_token, make_account, post, sign_in
 
@@ -304,3 +304,28 @@ def test_dashboard_counts_decisions_as_they_arrive(client, owner, site):
     assert 'data-total="accept_all">1<' in page
     bad = client.get(f"/console/sites/{site.site_key}/?start=2026-13-01")
     assert bad.status_code == 422
+
+
+def test_ledger_finds_an_event_shows_its_receipt_banner_and_seal_and_verifies(client, owner, site):
+    from consent_service.ledger.sealing import seal_all
+
+    body = decision_body(site, action="accept_all", choices={})
+    recorded = client.post(f"/api/v1/sites/{site.site_key}/consents", json=body).get_json()
+    sign_in(client, "owner@example.com")
+    base = f"/console/sites/{site.site_key}/ledger"
+    by_event = client.get(f"{base}?event_id={body['event_id']}").get_data(as_text=True)
+    assert body["event_id"] in by_event
+    visitor = db.session.scalar(select(ConsentEvent.visitor_id))
+    assert body["event_id"] in client.get(f"{base}?visitor_id={visitor}").get_data(as_text=True)
+    none = client.get(f"{base}?visitor_id=nobody").get_data(as_text=True)
+    assert "No event matches." in none
+    assert client.get(f"{base}?event_id=not-a-uuid").status_code == 422
+    event = client.get(f"{base}/events/{body['event_id']}").get_data(as_text=True)
+    assert "not sealed yet" in event
+    assert recorded["receipt"]["signature"] in event
+    assert site.banner_version_hash[:16] in event
+    seal_all(wait=False)
+    sealed = client.get(f"{base}/events/{body['event_id']}").get_data(as_text=True)
+    assert "Sealed as event 0" in sealed
+    verified = client.get(f"{base}?verify=1").get_data(as_text=True)
+    assert "The live ledger verifies" in verified

@@ -14,6 +14,7 @@ from consent_service.api import banner
 from consent_service.api.console import error_page, guard, page, signed_in
 from consent_service.api.ledger import CONTENT_TYPES
 from consent_service.console import accounts, activity, editing, stats
+from consent_service.console import ledger as console_ledger
 from consent_service.errors import ApiError
 from consent_service.ledger import exports
 from consent_service.sites import catalogue, history, versions
@@ -125,7 +126,23 @@ def install(site_key: str) -> ResponseReturnValue:
 
 @blp.route("/ledger", methods=["GET"])
 def ledger(site_key: str) -> ResponseReturnValue:
-    return site_page("console/ledger.html", site_key, formats=exports.EXPORT_FORMATS)
+    site = get_site(site_key)
+    query = {name: request.args.get(name, "")[:64] for name in ("visitor_id", "event_id", "day")}
+    found = console_ledger.find_events(site, **query) if any(query.values()) else None
+    return site_page(
+        "console/ledger.html",
+        site_key,
+        formats=exports.EXPORT_FORMATS,
+        query=query,
+        found=found,
+        ledger=console_ledger.status(site, live=request.args.get("verify") == "1"),
+    )
+
+
+@blp.route("/ledger/events/<string:event_id>", methods=["GET"])
+def ledger_event(site_key: str, event_id: str) -> ResponseReturnValue:
+    detail = console_ledger.event_detail(get_site(site_key), event_id)
+    return site_page("console/event.html", site_key, detail=detail)
 
 
 @blp.route("/ledger/export.<string:fmt>", methods=["GET"])
