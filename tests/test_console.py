@@ -329,3 +329,11 @@ def test_ledger_finds_an_event_shows_its_receipt_banner_and_seal_and_verifies(cl
     assert "Sealed as event 0" in sealed
     verified = client.get(f"{base}?verify=1").get_data(as_text=True)
     assert "The live ledger verifies" in verified
+
+
+def test_the_tag_check_fetches_only_the_sites_own_origins(client, owner, site):
+    sign_in(client, "owner@example.com")
+    base = f"/console/sites/{site.site_key}/install"
+    page = client.get(base).get_data(as_text=True)
+    assert f"/c/{site.site_key}.js" in page and "integrity=" in page and "/c/stub.js" in page
+    assert client.get(f"{base}?url=https://elsewhere.example/").status_code == 422

@@ -37,6 +37,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def server(app) -> Iterator[LiveServer]:
     app.config["CONSOLE_SIGNIN_DELAY"] = 0
+    app.config["WEBHOOK_ALLOW_HTTP"] = True  # the tag check may fetch the shop on loopback
     yield from serve(app)
 
 
@@ -147,6 +148,9 @@ def test_operator_sets_up_a_site_and_the_dashboard_counts_a_consent(browser, ser
         page.goto(f"{site_url}/install")
         shop.head = page.locator("#tag").inner_text()
         assert shop.head.startswith(f'<script src="{base}/c/')
+        page.get_by_label("Page URL").fill(shop.origin + "/")
+        page.get_by_role("button", name="Check the page").click()
+        assert page.locator("#check-result").inner_text() == "The banner's tag is on this page."
         shoot(page, "install")
         visitor = context.new_page()
         visitor.goto(shop.origin + "/")

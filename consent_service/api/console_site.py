@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, redirect, request, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, redirect, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
@@ -14,6 +14,7 @@ from consent_service.api import banner
 from consent_service.api.console import error_page, guard, page, signed_in
 from consent_service.api.ledger import CONTENT_TYPES
 from consent_service.console import accounts, activity, editing, stats
+from consent_service.console import install as console_install
 from consent_service.console import ledger as console_ledger
 from consent_service.errors import ApiError
 from consent_service.ledger import exports
@@ -121,7 +122,15 @@ def policy(site_key: str, policy_id: int) -> ResponseReturnValue:
 
 @blp.route("/install", methods=["GET"])
 def install(site_key: str) -> ResponseReturnValue:
-    return site_page("console/install.html", site_key, tags=banner.snippet_tags(site_key))
+    tags = banner.snippet_tags(site_key)
+    url = request.args.get("url", "")[:2048]
+    checked = None
+    if url:
+        allow_local = bool(current_app.config.get("WEBHOOK_ALLOW_HTTP"))
+        checked = console_install.check_page(
+            get_site(site_key), url, tags["src"], allow_local=allow_local
+        )
+    return site_page("console/install.html", site_key, tags=tags, checked=checked, url=url)
 
 
 @blp.route("/ledger", methods=["GET"])
