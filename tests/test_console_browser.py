@@ -125,6 +125,15 @@ def test_operator_sets_up_a_site_and_the_dashboard_counts_a_consent(browser, ser
         page.get_by_role("button", name="Save").click()
         page.get_by_text("Saved.").wait_for()
 
+        # The preview frames the real banner, in each locale and at phone width.
+        page.goto(f"{site_url}/settings?lang=zh-CN&width=phone")
+        frame = page.frame_locator("iframe.preview")
+        frame.locator("#consent-service .b").wait_for()
+        assert frame.locator("html").get_attribute("lang") == "zh-CN"
+        assert page.locator("iframe.preview").get_attribute("width") == "360"
+        frame.locator("[data-consent-open]").click()
+        frame.locator('#consent-service [role="dialog"]').wait_for()
+
         # A linter error, next to the field it names, blocks the save.
         editor = page.get_by_label("The whole document")
         document = editor.input_value()
@@ -152,9 +161,13 @@ def test_operator_sets_up_a_site_and_the_dashboard_counts_a_consent(browser, ser
         page.get_by_role("button", name="Check the page").click()
         assert page.locator("#check-result").inner_text() == "The banner's tag is on this page."
         shoot(page, "install")
-        visitor = context.new_page()
+        # A visitor is another browser (this one cached the script before the policy).
+        visitor_context = browser.new_context()
+        visitor = visitor_context.new_page()
         visitor.goto(shop.origin + "/")
         visitor.locator("#consent-service .b").get_by_role("button", name="Accept all").click()
+        visitor.wait_for_load_state("networkidle")
+        visitor_context.close()
         page.goto(site_url + "/")
         for _ in range(50):
             if page.locator('[data-total="accept_all"]').inner_text() == "1":

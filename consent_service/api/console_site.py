@@ -19,6 +19,7 @@ from consent_service.console import ledger as console_ledger
 from consent_service.errors import ApiError
 from consent_service.ledger import exports
 from consent_service.sites import catalogue, history, versions
+from consent_service.sites.public_config import site_locales
 from consent_service.sites.registry import get_site
 
 blp = Blueprint("console_site", __name__, url_prefix="/console/sites/<string:site_key>")
@@ -71,9 +72,32 @@ def edit_settings(site_key: str) -> ResponseReturnValue:
         site_key,
         status=status,
         review=review,
+        locales=site_locales(site),
+        preview_lang=request.args.get("lang", site.default_locale),
+        preview_width=360 if request.args.get("width") == "phone" else 900,
         read_hash=request.form.get("hash") or site.settings_hash or "*",
         catalogue=entries,
     )
+
+
+@blp.route("/preview", methods=["GET"])
+def preview(site_key: str) -> ResponseReturnValue:
+    """The real banner of the site as saved, in the locale asked for, framed by the settings
+    page (the only console page that may be framed, and only by the console itself)."""
+    site = get_site(site_key)
+    locales = site_locales(site)
+    lang = request.args.get("lang", "")
+    lang = lang if lang in locales else site.default_locale
+    response = site_page(
+        "console/preview.html",
+        site_key,
+        lang=lang,
+        script_url=url_for("banner.site_script", name=site.site_key),
+        cookie_name=site.cookie_name,
+    )
+    del response.headers["X-Frame-Options"]
+    response.headers["Content-Security-Policy"] += "; frame-ancestors 'self'"
+    return response
 
 
 @blp.route("/history", methods=["GET"])
