@@ -27,6 +27,7 @@ ARTIFACTS = ROOT / "artifacts" / "console"
 AXE = ROOT / "js-snippet" / "node_modules" / "axe-core" / "axe.min.js"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+README = {"width": 960, "height": 600}  # docs/console-*.png are copies of these
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,8 @@ def shoot(page: Any, name: str) -> None:
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)
         page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(README)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-small.png"))
     page.set_viewport_size(DESKTOP)
 
 
@@ -175,6 +178,7 @@ def test_operator_sets_up_a_site_and_the_dashboard_counts_a_consent(browser, ser
             page.wait_for_timeout(100)
             page.reload()
         assert page.locator('[data-total="accept_all"]').inner_text() == "1"
+        assert page.locator("#chart-actions canvas").count() == 1  # uPlot drew
         shoot(page, "dashboard")
         # Nothing refused by the CSP, no script error (the 422 of the blocked check is expected).
         assert [text for text in problems if "status of 422" not in text] == []
