@@ -337,3 +337,35 @@ def test_the_tag_check_fetches_only_the_sites_own_origins(client, owner, site):
     page = client.get(base).get_data(as_text=True)
     assert f"/c/{site.site_key}.js" in page and "integrity=" in page and "/c/stub.js" in page
     assert client.get(f"{base}?url=https://elsewhere.example/").status_code == 422
+
+
+def test_outboxes_show_dead_deliveries_and_retry_them(client, owner, auditor, site):
+    from consent_service.integrations.webhooks import add_webhook
+    from consent_service.models import WebhookDelivery
+
+    add_webhook(site, "http://127.0.0.1:9/hook", allow_http=True)
+    answer = client.post(f"/api/v1/sites/{site.site_key}/consents", json=decision_body(site))
+    assert answer.status_code == 201
+    delivery = db.session.scalar(select(WebhookDelivery))
+    delivery.status, delivery.attempts, delivery.last_error = "dead", 12, "connection refused"
+    db.session.commit()
+    sign_in(client, "auditor@example.com")
+    path = f"/console/sites/{site.site_key}/outboxes"
+    seen = client.get(path).get_data(as_text=True)
+    assert "connection refused" in seen and "Retry" not in seen
+    token = csrf_token(client, path)
+    data = {"kind": "webhook", "id": str(delivery.id), "csrf_token": token}
+    assert client.post(f"{path}/retry", data=data).status_code == 403
+    client.post("/console/logout", data={"csrf_token": token})
+    sign_in(client, "owner@example.com")
+    assert (
+        post(
+            client, f"{path}/retry", {"kind": "webhook", "id": str(delivery.id)}, page=path
+        ).status_code
+        == 302
+    )
+    db.session.refresh(delivery)
+    assert delivery.status == "pending" and delivery.attempts == 0
+    assert (
+        post(client, f"{path}/retry", {"kind": "lead", "id": "nope"}, page=path).status_code == 404
+    )

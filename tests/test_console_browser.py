@@ -194,7 +194,7 @@ def test_auditor_exports_sees_no_edit_control_and_is_refused_a_crafted_post(brow
     base = f"{server.base_url}/console/sites/{site.site_key}"
     try:
         sign_in(page, server.base_url, "audit@example.com")
-        for path in ("/", "/settings", "/policies", "/install", "/ledger", "/history"):
+        for path in ("/", "/settings", "/policies", "/install", "/ledger", "/history", "/outboxes"):
             page.goto(base + path)
             assert page.locator("form[method=post]").count() == 1, path  # signing out only
             assert page.locator("textarea").count() == 0

@@ -16,6 +16,7 @@ from consent_service.api.ledger import CONTENT_TYPES
 from consent_service.console import accounts, activity, editing, stats
 from consent_service.console import install as console_install
 from consent_service.console import ledger as console_ledger
+from consent_service.console import outboxes as console_outboxes
 from consent_service.errors import ApiError
 from consent_service.ledger import exports
 from consent_service.sites import catalogue, history, versions
@@ -196,6 +197,24 @@ def ledger_export(site_key: str, fmt: str) -> ResponseReturnValue:
             "Cache-Control": "no-store",
         },
     )
+
+
+@blp.route("/outboxes", methods=["GET"])
+def outbox_list(site_key: str) -> ResponseReturnValue:
+    return site_page(
+        "console/outboxes.html", site_key, boxes=console_outboxes.overview(get_site(site_key))
+    )
+
+
+@blp.route("/outboxes/retry", methods=["POST"])
+def outbox_retry(site_key: str) -> ResponseReturnValue:
+    console_outboxes.retry(
+        get_site(site_key),
+        request.form.get("kind", ""),
+        request.form.get("id", "")[:64],
+        signed_in(),
+    )
+    return redirect(url_for("console_site.outbox_list", site_key=site_key))
 
 
 @blp.route("/activity", methods=["GET"])
