@@ -175,6 +175,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "EMBEDDED": embedded,
         "CONSENT_WRITES_PER_CLIENT": _env_int("CONSENT_WRITES_PER_CLIENT", 600),
         "CONSENT_WRITE_WINDOW": _env_int("CONSENT_WRITE_WINDOW", 60),
+        "CONSOLE_SIGNIN_FAILURES_PER_ACCOUNT": _env_int("CONSOLE_SIGNIN_FAILURES_PER_ACCOUNT", 5),
+        "CONSOLE_SIGNIN_FAILURES_PER_NETWORK": _env_int("CONSOLE_SIGNIN_FAILURES_PER_NETWORK", 30),
+        "CONSOLE_SIGNIN_WINDOW": _env_int("CONSOLE_SIGNIN_WINDOW", 900),
         **load_mail_config(),
     }
 
