@@ -369,3 +369,17 @@ def test_outboxes_show_dead_deliveries_and_retry_them(client, owner, auditor, si
     assert (
         post(client, f"{path}/retry", {"kind": "lead", "id": "nope"}, page=path).status_code == 404
     )
+
+
+def test_each_failed_sign_in_waits_longer_than_the_last(app, owner):
+    from consent_service.console import signin
+    from consent_service.errors import ApiError
+
+    app.config["CONSOLE_SIGNIN_DELAY"] = 0.5
+    waits: list[float] = []
+    for _ in range(3):
+        with pytest.raises(ApiError):
+            signin.sign_in("owner@example.com", "wrong password!!", "192.0.2.0", sleep=waits.append)
+    assert waits == [0.5, 1.0, 1.5]
+    signin.sign_in("owner@example.com", PASSWORD, "192.0.2.0", sleep=waits.append)
+    assert len(waits) == 3  # a good sign-in never waits
