@@ -41,10 +41,11 @@ def register_proxy_fix(app: Flask) -> None:
 
 
 def register_sessions(app: Flask) -> None:
-    """No cookie sessions: the API is stateless and must not open one on every request."""
-    from consent_service.api.http import NoSessionInterface
+    """Cookie sessions for the console's pages only: the API is stateless and must not open
+    one on every request."""
+    from consent_service.api.http import ConsoleSessionInterface
 
-    app.session_interface = NoSessionInterface()
+    app.session_interface = ConsoleSessionInterface()
 
 
 def register_request_guard(app: Flask) -> None:
@@ -57,11 +58,12 @@ def register_request_guard(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from consent_service import models  # noqa: F401  (models must be known to metadata)
     from consent_service.database import configure_engine_options, install_sqlite_pragmas
-    from consent_service.extensions import api, db, migrate
+    from consent_service.extensions import api, csrf, db, migrate
     from consent_service.sites.snapshot import SiteSnapshotCache
 
     configure_engine_options(app)
     db.init_app(app)
+    csrf.init_app(app)
     migrate.init_app(app, db, directory=str(migrations_directory()))
     with app.app_context():
         install_sqlite_pragmas(db.engine, app.config.get("SQLITE_SYNCHRONOUS", "FULL"))
@@ -79,14 +81,16 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_integrations(app: Flask) -> None:
-    """What happens beside a recorded consent, in its transaction: webhook deliveries, and
-    CRM leads stopped when their category is withdrawn."""
+    """What happens beside a recorded consent, in its transaction: webhook deliveries, CRM
+    leads stopped when their category is withdrawn, and the dashboard's daily counters."""
     from consent_service.consents.decisions import decision_recorded
+    from consent_service.console.stats import count_event
     from consent_service.integrations.crm.leads import stop_on_withdrawal
     from consent_service.integrations.webhooks import queue_deliveries
 
     decision_recorded.connect(queue_deliveries)
     decision_recorded.connect(stop_on_withdrawal)
+    decision_recorded.connect(count_event)
 
 
 def register_background_jobs(app: Flask) -> None:
@@ -123,6 +127,8 @@ def register_blueprints(app: Flask) -> None:
     from consent_service.api import (
         banner,
         captures,
+        console,
+        console_site,
         demo_pages,
         document,
         health,
@@ -140,6 +146,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.blp)
     app.register_blueprint(banner.blp)
     app.register_blueprint(demo_pages.blp)
+    app.register_blueprint(console.blp)
+    app.register_blueprint(console_site.blp)
     api.register_blueprint(public.blp)
     api.register_blueprint(site_backend.blp)
     api.register_blueprint(site_settings.blp)

@@ -177,6 +177,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "EMBEDDED": embedded,
         "CONSENT_WRITES_PER_CLIENT": _env_int("CONSENT_WRITES_PER_CLIENT", 600),
         "CONSENT_WRITE_WINDOW": _env_int("CONSENT_WRITE_WINDOW", 60),
+        "CONSOLE_SIGNIN_FAILURES_PER_ACCOUNT": _env_int("CONSOLE_SIGNIN_FAILURES_PER_ACCOUNT", 5),
+        "CONSOLE_SIGNIN_FAILURES_PER_NETWORK": _env_int("CONSOLE_SIGNIN_FAILURES_PER_NETWORK", 30),
+        "CONSOLE_SIGNIN_WINDOW": _env_int("CONSOLE_SIGNIN_WINDOW", 900),
         **load_mail_config(),
     }
 
@@ -281,6 +284,15 @@ DEFAULTS: dict[str, Any] = {
     # counted in the database (0: no limit). Generous: an office behind one NAT is one client.
     "CONSENT_WRITES_PER_CLIENT": 600,
     "CONSENT_WRITE_WINDOW": 60,
+    # The console: failed sign-ins per account (hashed e-mail) and per network per window in
+    # seconds, and the wait after each failure (times the failures so far, at most 5 s).
+    "CONSOLE_SIGNIN_FAILURES_PER_ACCOUNT": 5,
+    "CONSOLE_SIGNIN_FAILURES_PER_NETWORK": 30,
+    "CONSOLE_SIGNIN_WINDOW": 900,
+    "CONSOLE_SIGNIN_DELAY": 0.5,
+    # Flask-WTF: the console's views check the CSRF token themselves (the JSON API has none).
+    "WTF_CSRF_CHECK_DEFAULT": False,
+    "WTF_CSRF_TIME_LIMIT": None,
     "TRUSTED_PROXIES": 0,
     "COUNTRY_HEADER": None,
     "REGION_HEADER": None,

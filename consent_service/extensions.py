@@ -3,6 +3,7 @@
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -25,3 +26,6 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 api = Api()
+# CSRF tokens for the console's forms; checked by the console's views only (the JSON API
+# authenticates with bearer tokens and has no cookies to ride on).
+csrf = CSRFProtect()

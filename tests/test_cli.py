@@ -88,8 +88,17 @@ def test_demo_prepares_without_serving(runner):
     first = runner.invoke(args=["demo", "--no-serve"])
     assert first.exit_code == 0, first.output
     assert "site key:" in first.output and "admin token:" in first.output
+    # An owner account for the console, with a password that signs in.
+    from consent_service.console import signin
+    from consent_service.console.accounts import DEMO_OWNER
+
+    console = next(line for line in first.output.splitlines() if "console:" in line)
+    assert "/console/login" in console and DEMO_OWNER in console
+    password = console.rsplit("password ", 1)[1].strip()
+    assert signin.sign_in(DEMO_OWNER, password, None, sleep=lambda _: None).email == DEMO_OWNER
     second = runner.invoke(args=["demo", "--no-serve"])
     assert second.exit_code == 0
+    assert "as printed when the demo first ran" in second.output
     assert count_rows(Site) == 1
     live = ApiToken.query.filter_by(label="demo", revoked_at=None).count()
     assert live == 1

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, Request, Response, current_app, request
-from flask.sessions import SessionInterface
+from flask.sessions import SecureCookieSessionInterface
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
@@ -133,14 +133,42 @@ def json_problem(value: Any, depth: int, where: str = "_body") -> tuple[str, str
     return None
 
 
-class NoSessionInterface(SessionInterface):
-    """Flask's cookie session, switched off: parsing it costs time on every request."""
+CONSOLE_PATH = "/console"
 
-    def open_session(self, app: Flask, request: Request) -> None:
-        return None
+
+class ConsoleSessionInterface(SecureCookieSessionInterface):
+    """A signed cookie session for the console's pages alone (every other path has none):
+    its own name and path, HttpOnly, SameSite=Lax, and Secure whenever the request came over
+    https, so a console behind TLS never sends it in the clear."""
+
+    def open_session(self, app: Flask, request: Request) -> Any:
+        if not is_console_path(request.path):
+            return None
+        return super().open_session(app, request)
 
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
-        return None
+        if session is None or not is_console_path(request.path):
+            return None
+        return super().save_session(app, session, response)
+
+    def get_cookie_name(self, app: Flask) -> str:
+        return "console_session"
+
+    def get_cookie_path(self, app: Flask) -> str:
+        return CONSOLE_PATH
+
+    def get_cookie_httponly(self, app: Flask) -> bool:
+        return True
+
+    def get_cookie_samesite(self, app: Flask) -> str:
+        return "Lax"
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(request) and request.is_secure
+
+
+def is_console_path(path: str) -> bool:
+    return path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")
 
 
 def site_cache() -> SiteSnapshotCache:

@@ -14,6 +14,7 @@ from consent_service.cli.ledger import ledger_group
 from consent_service.cli.mail import mail_group, subscriptions_group
 from consent_service.cli.scan import scan_command
 from consent_service.cli.sites import policies_group, sites_group, tokens_group
+from consent_service.cli.users import users_group
 from consent_service.cli.webhooks import webhooks_group
 
 
@@ -44,6 +45,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(subscriptions_group)
     app.cli.add_command(catalogue_group)
     app.cli.add_command(scan_command)
+    app.cli.add_command(users_group)
 
 
 main.add_command(ledger_group)

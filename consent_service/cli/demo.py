@@ -19,11 +19,16 @@ def demo_command(host: str, port: int, workers: int, no_serve: bool) -> None:
     """Upgrade the database, create the demo site if missing, and serve it with gunicorn."""
     from flask_migrate import upgrade
 
+    from consent_service.console.accounts import DEMO_OWNER, ensure_demo_owner
     from consent_service.sites import demo
 
     upgrade()
     base_url = f"http://{host}:{port}"
     site, admin_token = demo.ensure_demo_site(base_url)
+    owner_password = ensure_demo_owner(site)
+    console = f"{base_url}/console/login  as {DEMO_OWNER}, password " + (
+        owner_password or "as printed when the demo first ran"
+    )
     click.echo(
         "\n".join(
             [
@@ -35,6 +40,7 @@ def demo_command(host: str, port: int, workers: int, no_serve: bool) -> None:
                 f"  config:       {base_url}/api/v1/sites/{site.site_key}/config",
                 f"  API document: {base_url}/api/openapi.json",
                 f"  health:       {base_url}/readyz",
+                f"  console:      {console}",
                 "Press Ctrl+C to stop.",
             ]
         )

@@ -1,6 +1,13 @@
 """Database models, one module per aggregate. Models never commit; operations do."""
 
 from consent_service.models.consent import ConsentEvent, ConsentWriteCounter
+from consent_service.models.console import (
+    ConsoleAccount,
+    ConsoleActivity,
+    ConsoleRole,
+    DailyDecisionCount,
+    SigninFailureCounter,
+)
 from consent_service.models.crm import CrmConnection, Disclosure, Lead
 from consent_service.models.form import SiteForm
 from consent_service.models.ledger import (
@@ -36,7 +43,11 @@ __all__ = [
     "Category",
     "ConsentEvent",
     "ConsentWriteCounter",
+    "ConsoleAccount",
+    "ConsoleActivity",
+    "ConsoleRole",
     "CrmConnection",
+    "DailyDecisionCount",
     "Disclosure",
     "Lead",
     "LedgerCheckpoint",
@@ -48,6 +59,7 @@ __all__ = [
     "PolicyVersion",
     "Service",
     "SettingsChange",
+    "SigninFailureCounter",
     "Site",
     "SiteForm",
     "Subscription",

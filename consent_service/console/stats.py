@@ -1,0 +1,84 @@
+"""The dashboard's daily counters: decisions by action, GPC signals, and per category how
+often it was decided on and granted. Kept as events arrive (one UPSERT per metric in the
+consent write's own transaction, through `decision_recorded`), so a year of a busy site is
+365 rows per metric to read, never a scan of the ledger."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from consent_service.extensions import db
+from consent_service.models import ConsentEvent, DailyDecisionCount
+from consent_service.models.consent import ACTIONS
+
+COUNTERS = DailyDecisionCount.__table__
+
+
+def event_metrics(event: ConsentEvent) -> list[str]:
+    metrics = [f"action:{event.action}"]
+    if event.gpc:
+        metrics.append("gpc")
+    for category, granted in sorted((event.choices or {}).items()):
+        metrics.append(f"shown:{category}"[:80])
+        if granted:
+            metrics.append(f"granted:{category}"[:80])
+    return metrics
+
+
+def count_event(sender: Any, event: ConsentEvent, **_: Any) -> None:
+    """`decision_recorded` receiver: add the event to its day's counters."""
+    day = event.recorded_at.date()
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for metric in event_metrics(event):
+        statement = (
+            insert(COUNTERS)
+            .values(site_id=event.site_id, day=day, metric=metric, count=1)
+            .on_conflict_do_update(
+                index_elements=[COUNTERS.c.site_id, COUNTERS.c.day, COUNTERS.c.metric],
+                set_={"count": COUNTERS.c.count + 1},
+            )
+        )
+        db.session.execute(statement)
+
+
+def daily(site_id: int, start: date, end: date) -> dict[str, Any]:
+    """Per day from `start` to `end` (inclusive): decisions by action, GPC, and the opt-in
+    rate per category (granted / decided on, None on a day without decisions)."""
+    rows = db.session.execute(
+        select(DailyDecisionCount.day, DailyDecisionCount.metric, DailyDecisionCount.count).where(
+            DailyDecisionCount.site_id == site_id,
+            DailyDecisionCount.day >= start,
+            DailyDecisionCount.day <= end,
+        )
+    ).all()
+    by_day: dict[date, dict[str, int]] = defaultdict(dict)
+    categories: set[str] = set()
+    for day, metric, count in rows:
+        by_day[day][metric] = int(count)
+        if metric.startswith("shown:"):
+            categories.add(metric.removeprefix("shown:"))
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    series: dict[str, Any] = {
+        "days": [day.isoformat() for day in days],
+        "actions": {
+            action: [by_day[day].get(f"action:{action}", 0) for day in days] for action in ACTIONS
+        },
+        "gpc": [by_day[day].get("gpc", 0) for day in days],
+        "opt_in": {},
+    }
+    for category in sorted(categories):
+        rates: list[float | None] = []
+        for day in days:
+            shown = by_day[day].get(f"shown:{category}", 0)
+            granted = by_day[day].get(f"granted:{category}", 0)
+            rates.append(round(granted / shown, 4) if shown else None)
+        series["opt_in"][category] = rates
+    series["totals"] = {action: sum(values) for action, values in series["actions"].items()}
+    series["totals"]["gpc"] = sum(series["gpc"])
+    return series
