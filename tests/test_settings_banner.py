@@ -4,9 +4,11 @@ a heading, a description and every button in en and zh-CN, never "undefined"."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from consent_service.sites import settings
 from tests.banner_support import LiveServer, launch_chromium, open_visit, serve
@@ -63,5 +65,57 @@ def test_fresh_site_shows_a_complete_banner(browser, server, lang, heading, butt
         headings = dialog.locator("h2, h3").all_inner_texts()
         assert headings and all(item.strip() for item in headings)
         assert visit.errors() == [] and visit.foreign_requests == []
+    finally:
+        visit.context.close()
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "sunmi-north-america.yaml"
+
+
+@pytest.mark.parametrize(
+    "lang,title,preferences,expected",
+    [
+        (
+            "en",
+            "Your privacy on the SUNMI North America website",
+            "Preferences",
+            ["Google Analytics 4", "NeoCRM (Xiaoshouyi)", "China", "SUNMI product news"],
+        ),
+        (
+            "zh-CN",
+            "您在商米北美官网上的隐私",
+            "偏好设置",
+            ["Google Analytics 4（谷歌分析）", "销售易 NeoCRM", "中国", "商米产品资讯", "跨境传输"],
+        ),
+    ],
+)
+def test_the_sunmi_example_applies_and_shows_its_services(
+    browser, server, lang, title, preferences, expected
+):
+    """The example in docs/examples, applied as a site owner would, shows its own words and its
+    services (NeoCRM's transfer to China marked) in both languages."""
+    document = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    document["origins"] = [server.base_url]
+    site = settings.create_site(document=document)
+    visit = open_visit(browser, server)
+    url = f"{server.base_url}/sunmi-{lang}.html"
+    visit.page.route(
+        url,
+        lambda route: route.fulfill(
+            body=page_with_tag(lang, server.base_url, site.site_key), content_type="text/html"
+        ),
+    )
+    try:
+        visit.page.goto(url)
+        banner = visit.banner()
+        banner.wait_for()
+        assert banner.locator("h2").inner_text().strip() == title
+        banner.get_by_role("button", name=preferences).click()
+        dialog = visit.modal()
+        dialog.wait_for()
+        text = dialog.text_content() or ""  # services sit in collapsed <details>
+        for words in expected:
+            assert words in text, words
+        assert "undefined" not in text and visit.errors() == []
     finally:
         visit.context.close()
