@@ -126,7 +126,8 @@ def own_service(site: Site, service_host: str | None) -> dict[str, Any]:
     """consent-service itself, in the same shape: the consent cookie, the decision queue in
     localStorage and the requests to the service. Always necessary; never a violation."""
     necessary = sorted(necessary_categories(site)) or ["necessary"]
-    days = site.lifetime_days
+    # After a reject-all the choice is kept until the banner may ask again (issue 16's rule).
+    days = max(site.lifetime_days, site.reask_after_reject_days or 0)
     return {
         "slug": "consent-service",
         "category": necessary[0],
