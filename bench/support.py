@@ -58,8 +58,9 @@ def prepare_database(env: dict[str, str]) -> dict[str, str]:
     code = (
         "import json\n"
         "from flask_migrate import upgrade\n"
-        "from consent_service import create_app, demo\n"
-        "from consent_service.sites import current_policy\n"
+        "from consent_service import create_app\n"
+        "from consent_service.sites import demo\n"
+        "from consent_service.sites.versions import current_policy\n"
         "app = create_app()\n"
         "with app.app_context():\n"
         "    upgrade()\n"

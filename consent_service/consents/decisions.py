@@ -30,8 +30,10 @@ from consent_service.tokens import issue_visitor_token, read_visitor_token
 MAX_URL_LENGTH = 2048
 
 #: Sent inside the recording transaction, after the event is flushed and before the commit, with
-#: the SiteSnapshot as sender and `event=`. Receivers (CRM clean-up, webhooks) add their own rows
-#: to the session so that they land, or not, together with the event; they must not commit.
+#: the SiteSnapshot as sender, `event=` and `new_visitor=` (True when the event's visitor id was
+#: made by this very write, so nothing can be held of that visitor yet). Receivers (CRM clean-up,
+#: webhooks) add their own rows to the session so that they land, or not, together with the
+#: event; they must not commit.
 decision_recorded = signal("consent-decision-recorded")
 MAX_USER_AGENT_LENGTH = 512
 
@@ -208,7 +210,7 @@ def record_decision(
     try:
         insert_event(event)
         if decision_recorded.receivers:
-            decision_recorded.send(site, event=event)
+            decision_recorded.send(site, event=event, new_visitor=not token)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
