@@ -27,7 +27,12 @@ from consent_service.models import (
 )
 from consent_service.models.types import utcnow
 
-SEAL_BATCH = 5000
+#: Events numbered per transaction. On SQLite a sealer holds the database's only write lock for
+#: the whole batch, and every consent write waits behind it: 5,000 at a time put the writes' p99
+#: at 400 ms. A few hundred keep the wait to a few milliseconds and cost one checkpoint each.
+SEAL_BATCH = 250
+#: One executemany for a batch's entries, not the ORM's unit of work (the lock is held meanwhile).
+INSERT_ENTRY = LedgerEntry.__table__.insert()
 ADVISORY_LOCK_CLASS = 0x6C6564  # "led": keeps our advisory locks apart from anyone else's
 
 
@@ -102,18 +107,20 @@ def seal_site(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealRes
             db.session.rollback()
             return SealResult(site.site_key, 0, tree.size)
         now = utcnow()
+        entries = []
         for event in events:
             leaf = record_leaf_hash(event_record(event, site.site_key))
-            db.session.add(
-                LedgerEntry(
-                    site_id=site.id,
-                    seq=tree.size,
-                    consent_event_id=event.id,
-                    leaf_hash=leaf,
-                    sealed_at=now,
-                )
+            entries.append(
+                {
+                    "site_id": site.id,
+                    "seq": tree.size,
+                    "consent_event_id": event.id,
+                    "leaf_hash": leaf,
+                    "sealed_at": now,
+                }
             )
             tree.append(bytes.fromhex(leaf))
+        db.session.execute(INSERT_ENTRY, entries)
         db.session.execute(
             delete(LedgerQueue).where(
                 LedgerQueue.consent_event_id.in_([event.id for event in events])
@@ -138,12 +145,13 @@ def seal_site(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealRes
     return SealResult(site.site_key, len(events), tree.size)
 
 
-def seal_waiting(site: Site, wait: bool = True) -> SealResult:
-    """Seal one site batch after batch until nothing waits."""
-    result = seal_site(site, wait=wait)
+def seal_waiting(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealResult:
+    """Seal one site batch after batch until nothing waits; each batch its own transaction,
+    so consent writes get the lock between batches."""
+    result = seal_site(site, wait=wait, batch=batch)
     sealed = result.sealed
-    while result.sealed == SEAL_BATCH:
-        result = seal_site(site, wait=wait)
+    while result.sealed == batch:
+        result = seal_site(site, wait=wait, batch=batch)
         sealed += result.sealed
     return SealResult(site.site_key, sealed, result.tree_size)
 
