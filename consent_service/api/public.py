@@ -29,8 +29,8 @@ from consent_service.schemas.consent import (
     ConsentRecordedSchema,
     ConsentStateSchema,
     VisitorTokenQuerySchema,
-    load_decision_fast,
     dump_recorded,
+    load_decision_fast,
 )
 from consent_service.schemas.lead import (
     ErasureReportSchema,
