@@ -85,7 +85,7 @@ def get_config(site_key: str) -> Response:
     return json_response(published.body, headers=headers)
 
 
-def record(decision: dict[str, Any], site_key: str) -> tuple[Response, int]:
+def record(decision: dict[str, Any], site_key: str) -> tuple[Any, int]:
     """Record one decision; the answer (ConsentRecordedSchema's shape) serialised once."""
     recorded = decisions.record_decision(public_site(site_key), decision, request_context())
     body = dump_recorded(recorded.event, recorded.visitor_token, recorded.state, recorded.receipt)
@@ -116,7 +116,7 @@ def fast_consent_post(documented: Callable[..., Any]) -> Callable[..., Any]:
 @blp.arguments(ConsentDecisionSchema())
 @blp.response(201, ConsentRecordedSchema)
 @blp.alt_response(200, schema=ConsentRecordedSchema, description="Replay of a recorded event.")
-def post_consent(decision: dict[str, Any], site_key: str) -> tuple[Response, int]:
+def post_consent(decision: dict[str, Any], site_key: str) -> tuple[Any, int]:
     """Record one decision. Idempotent on `event_id`: a replay answers 200 with the same body."""
     return record(decision, site_key)
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from consent_service import errors as errors_module
 from consent_service.canonical import sha256_hex
 from consent_service.consents.limits import count_write
+from consent_service.database import sqlite_writer
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.ledger.records import event_record, issue_receipt
@@ -187,7 +188,6 @@ def record_decision(
     if errors:
         raise ValidationFailed(errors)
 
-    count_write(site.site_id, context.ip_prefix)
     event = ConsentEvent(
         site_id=site.site_id,
         event_id=decision["event_id"],
@@ -208,10 +208,12 @@ def record_decision(
         request_hash=fingerprint,
     )
     try:
-        insert_event(event)
-        if decision_recorded.receivers:
-            decision_recorded.send(site, event=event, new_visitor=not token)
-        db.session.commit()
+        with sqlite_writer(db.session.get_bind()):
+            count_write(site.site_id, context.ip_prefix)
+            insert_event(event)
+            if decision_recorded.receivers:
+                decision_recorded.send(site, event=event, new_visitor=not token)
+            db.session.commit()
     except IntegrityError:
         db.session.rollback()
         existing = find_event(site.site_id, decision["event_id"])

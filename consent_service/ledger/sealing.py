@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, text
 
+from consent_service.database import sqlite_writer
 from consent_service.extensions import db
 from consent_service.ledger.merkle import CompactRange
 from consent_service.ledger.records import event_record, record_leaf_hash, utc_timestamp
@@ -96,6 +97,11 @@ def unsealed_events(site_id: int, limit: int) -> list[ConsentEvent]:
 def seal_site(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealResult:
     """Seal what is waiting for one site; one transaction, committed here."""
     db.session.commit()  # start from a fresh transaction so the lock guards all we read
+    with sqlite_writer(db.session.get_bind()):
+        return _seal_batch(site, wait, batch)
+
+
+def _seal_batch(site: Site, wait: bool, batch: int) -> SealResult:
     try:
         if not _lock_site(site.id, wait):
             db.session.rollback()
