@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from consent_service.extensions import db
 from consent_service.ledger import proofs, verify
 from consent_service.ledger.records import event_record, record_leaf_hash
-from consent_service.ledger.sealing import latest_checkpoint, seal_site
+from consent_service.ledger.sealing import latest_checkpoint, seal_waiting
 from consent_service.models import ConsentEvent
 from tests.conftest import decision_body
 
@@ -37,7 +37,7 @@ def sealed_ledger(app, client, site):
             body["choices"] = {"analytics": True}
         response = client.post(f"/api/v1/sites/{site.site_key}/consents", json=body)
         assert response.status_code == 201
-    seal_site(site)
+    seal_waiting(site)
     trusted = proofs.checkpoint_document(site.site_key, latest_checkpoint(site.id))
     assert trusted["tree_size"] == EVENTS
     # kept outside the database, as an auditor would keep it
