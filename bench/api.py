@@ -1,26 +1,37 @@
 """Throughput and latency of the consent API against a hello-world baseline.
 
 Starts gunicorn (2 workers) on loopback serving consent-service on SQLite and on PostgreSQL,
-and, in the same run, a hello-world Flask app under the same gunicorn settings; drives each
-with wrk for a fixed time and prints requests/s, p50 and p99 latency and the ratios.
+and a hello-world Flask app under the same gunicorn settings; drives each with wrk for a fixed
+time and prints requests/s, p50 and p99 latency and the ratio. The hello-world app is measured
+again right before every row and the ratio is to that run, so a machine whose load changes
+during the run (other work, thermal limits) still gives comparable ratios; `hello/s` shows it.
 
-    python bench/api.py [--seconds 10] [--connections 16] [--only sqlite|postgresql]
+Rows per backend: the consent write (the sealer runs every second in the same processes, so
+writes are measured while the ledger is being sealed), the write with 64 connections, the
+write with the per-client limit on (every write counted; the allowance set far above what the
+run posts), the config GET, its 304, and the banner script GET.
 
-Needs wrk (`apt-get install wrk`) and PostgreSQL at TEST_POSTGRES_URL for the PostgreSQL part.
+    python bench/api.py [--seconds 10] [--connections 16] [--only sqlite|postgresql] [--profile]
+
+`--profile` also runs the write once more under cProfile and prints the ten entries of one
+worker with the most cumulative time. Needs wrk (`apt-get install wrk`) and PostgreSQL at
+TEST_POSTGRES_URL for the PostgreSQL part.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pstats
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,11 +49,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Sealing every second (the default is every ten) keeps the sealer busy during every write run.
+BENCH_APP_ENV = {"LEDGER_SEAL_INTERVAL": "1"}
+#: "Limit on": every write is counted in the database, and none is refused.
+LIMIT_ON_ENV = {"CONSENT_WRITES_PER_CLIENT": "1000000000"}
+
+
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], cwd: Path) -> Iterator[str]:
+def gunicorn(app: str, env: dict[str, str], cwd: Path, extra: Sequence[str] = ()) -> Iterator[str]:
     port = free_port()
+    command = [sys.executable, "-m", "gunicorn", *GUNICORN_SETTINGS, *extra]
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", *GUNICORN_SETTINGS, "-b", f"127.0.0.1:{port}", app],
+        [*command, "-b", f"127.0.0.1:{port}", app],
         env={**os.environ, **env},
         cwd=cwd,
         stdout=subprocess.DEVNULL,
@@ -106,38 +124,71 @@ def _latency(output: str, percentile: str) -> float:
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    with gunicorn("hello_app:app", {}, ROOT / "bench") as base:
-        wrk(base + "/hello", 2, args.connections)  # warm up
-        hello = wrk(base + "/hello", args.seconds, args.connections)
-    rows.append({"backend": "-", "endpoint": "hello-world", **hello})
-    for name in args.backends:
-        with backend(name) as env:
-            site = prepare_database(env)
-            with gunicorn("wsgi:app", env, ROOT) as base:
-                config_url = f"{base}/api/v1/sites/{site['site_key']}/config"
-                etag = urllib.request.urlopen(config_url).headers["ETag"]
-                wrk(config_url, 2, args.connections)
+    with gunicorn("hello_app:app", {}, ROOT / "bench") as hello_base:
+        hello_url = hello_base + "/hello"
+        wrk(hello_url, 2, args.connections)  # warm up
+
+        def measure(endpoint: str, name: str, url: str, **options: Any) -> None:
+            connections = options.pop("connections", args.connections)
+            hello = wrk(hello_url, args.seconds, connections)
+            figures = wrk(url, args.seconds, connections, **options)
+            rows.append(
+                {
+                    "backend": name,
+                    "endpoint": endpoint,
+                    **figures,
+                    "hello": hello["rps"],
+                    "ratio": figures["rps"] / hello["rps"],
+                }
+            )
+
+        for name in args.backends:
+            with backend(name) as env:
+                site = prepare_database(env)
                 post_env = {
                     "SITE_PATH": f"/api/v1/sites/{site['site_key']}/consents",
                     "POLICY": site["policy"],
                     "BANNER": site["banner"],
                 }
-                script = str(ROOT / "bench" / "consent_post.lua")
-                measured = {
-                    "POST consents": wrk(base, args.seconds, args.connections, script, post_env),
-                    "GET config": wrk(config_url, args.seconds, args.connections),
-                    "GET config (304)": wrk(
-                        config_url,
-                        args.seconds,
-                        args.connections,
-                        headers=[f"If-None-Match: {etag}"],
-                    ),
-                }
-            for endpoint, figures in measured.items():
-                rows.append({"backend": name, "endpoint": endpoint, **figures})
-    for row in rows:
-        row["ratio"] = row["rps"] / hello["rps"]
+                post = {"script": str(ROOT / "bench" / "consent_post.lua"), "env": post_env}
+                app_env = {**env, **BENCH_APP_ENV}
+                with gunicorn("wsgi:app", app_env, ROOT) as base:
+                    config_url = f"{base}/api/v1/sites/{site['site_key']}/config"
+                    script_url = f"{base}/c/{site['site_key']}.js"
+                    etag = urllib.request.urlopen(config_url).headers["ETag"]
+                    wrk(config_url, 2, args.connections)
+                    wrk(base, 2, args.connections, **post)
+                    measure("POST consents", name, base, **post)
+                    measure("POST consents c64", name, base, connections=64, **post)
+                    measure("GET config", name, config_url)
+                    measure(
+                        "GET config (304)", name, config_url, headers=[f"If-None-Match: {etag}"]
+                    )
+                    measure("GET banner script", name, script_url)
+                with gunicorn("wsgi:app", {**app_env, **LIMIT_ON_ENV}, ROOT) as base:
+                    wrk(base, 2, args.connections, **post)
+                    measure("POST limit on", name, base, **post)
+                if args.profile:
+                    profile_write(app_env, post, args.seconds, args.connections)
     return rows
+
+
+def profile_write(
+    env: dict[str, str], post: dict[str, Any], seconds: int, connections: int
+) -> None:
+    """The write under cProfile: the ten entries of one worker with most cumulative time."""
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as directory:
+        config = ["-c", str(ROOT / "bench" / "profile_gunicorn.py")]
+        profiled_env = {**env, "BENCH_PROFILE_DIR": directory}
+        with gunicorn("wsgi:app", profiled_env, ROOT, extra=config) as base:
+            figures = wrk(base, seconds, connections, **post)
+        deadline = time.monotonic() + 10
+        while not list(Path(directory).glob("*.prof")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        profiles = sorted(Path(directory).glob("*.prof"))
+        print(f"profile of one worker, POST consents, {figures['rps']:.0f} req/s under cProfile:")
+        if profiles:
+            pstats.Stats(str(profiles[0])).sort_stats("cumulative").print_stats(10)
 
 
 def main() -> None:
@@ -147,18 +198,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
+    parser.add_argument("--profile", action="store_true", help="profile one worker's writes")
     args = parser.parse_args()
     args.backends = [args.only] if args.only else ["sqlite", "postgresql"]
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     rows = run(args)
     print(f"gunicorn {' '.join(GUNICORN_SETTINGS)}; wrk -t2 -c{args.connections} -d{args.seconds}s")
-    header = ["req/s", "p50 ms", "p99 ms", "ratio", "non-2xx"]
-    print(f"{'backend':<11}{'endpoint':<19}" + "".join(f"{name:>9}" for name in header))
+    header = ["req/s", "p50 ms", "p99 ms", "ratio", "non-2xx", "hello/s"]
+    print(f"{'backend':<11}{'endpoint':<20}" + "".join(f"{name:>9}" for name in header))
     for row in rows:
         print(
-            f"{row['backend']:<11}{row['endpoint']:<19}{row['rps']:>9.0f}{row['p50_ms']:>9.2f}"
-            f"{row['p99_ms']:>9.2f}{row['ratio']:>8.2f}{row['errors']:>9.0f}"
+            f"{row['backend']:<11}{row['endpoint']:<20}{row['rps']:>9.0f}{row['p50_ms']:>9.2f}"
+            f"{row['p99_ms']:>9.2f}{row['ratio']:>9.2f}{row['errors']:>9.0f}{row['hello']:>9.0f}"
         )
 
 

@@ -33,6 +33,8 @@ def backend(name: str) -> Iterator[dict[str, str]]:
         "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         # A benchmark's load generator is one client on loopback: no per-client limit.
         "CONSENT_WRITES_PER_CLIENT": "0",
+        # Children import this checkout's package, not whatever copy is installed.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     dbname = None
     if name == "postgresql":

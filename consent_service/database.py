@@ -8,7 +8,11 @@ keeps `synchronous_commit` on for the same reason.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
@@ -54,3 +58,34 @@ def install_sqlite_pragmas(engine: Engine, synchronous: str) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
+
+
+_writer_files: dict[str, int] = {}
+_writer_threads: dict[str, threading.Lock] = {}
+_registry = threading.Lock()
+
+
+@contextmanager
+def sqlite_writer(engine: Any) -> Iterator[None]:
+    """Wait for SQLite's single writer slot in a queue that wakes at once, not in SQLite's.
+
+    Two processes writing at once make SQLite's busy handler sleep and retry (1, 2, 5, 10, 25
+    ... ms): under load the consent writes spent more time asleep than writing. The hot
+    writers (a consent, a sealing batch) first take an exclusive lock on a file beside the
+    database (flock, shared by every process on the host) and a thread lock (flock is per
+    process); whoever waits is woken the moment it is free. Nothing on PostgreSQL."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with _registry:
+        if path not in _writer_files:
+            _writer_files[path] = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT, 0o600)
+            _writer_threads[path] = threading.Lock()
+        descriptor, thread_lock = _writer_files[path], _writer_threads[path]
+    with thread_lock:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)

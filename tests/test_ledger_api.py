@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from consent_service.canonical import canonical_json
 from consent_service.extensions import db
@@ -213,3 +214,18 @@ def test_an_export_that_breaks_mid_stream_is_marked_failed(client, site, admin_t
     )
     assert manifest.status_code == 410
     assert manifest.get_json()["status"] == "export_failed"
+
+
+def test_sealing_takes_the_lock_one_small_batch_at_a_time(client, site):
+    from consent_service.ledger.sealing import seal_waiting
+    from consent_service.models import LedgerCheckpoint
+
+    for _ in range(7):
+        record(client, site)
+    result = seal_waiting(site, batch=3)
+    assert (result.sealed, result.tree_size) == (7, 7)
+    sizes = db.session.scalars(
+        sa.select(LedgerCheckpoint.tree_size).order_by(LedgerCheckpoint.tree_size)
+    ).all()
+    assert sizes == [3, 6, 7]
+    assert [entry.seq for entry in db.session.scalars(sa.select(LedgerEntry))] == list(range(7))

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from consent_service.extensions import db
 from consent_service.ledger import proofs, verify
 from consent_service.ledger.records import event_record, record_leaf_hash
-from consent_service.ledger.sealing import latest_checkpoint, seal_site
+from consent_service.ledger.sealing import latest_checkpoint, seal_waiting
 from consent_service.models import ConsentEvent
 from tests.conftest import decision_body, trusted_keys
 
@@ -37,7 +37,7 @@ def sealed_ledger(app, client, site):
             body["choices"] = {"analytics": True}
         response = client.post(f"/api/v1/sites/{site.site_key}/consents", json=body)
         assert response.status_code == 201
-    seal_site(site)
+    seal_waiting(site)
     trusted = proofs.checkpoint_document(site.site_key, latest_checkpoint(site.id))
     assert trusted["tree_size"] == EVENTS
     # kept outside the database, as an auditor would keep it
@@ -190,7 +190,7 @@ def test_changed_evidence_is_detected_and_erased_evidence_still_verifies(
             headers={"User-Agent": "Browser/1.0", "X-Forwarded-For": "192.0.2.7"},
         )
         assert response.status_code == 201
-    seal_site(site)
+    seal_waiting(site)
     trusted = proofs.checkpoint_document(site.site_key, latest_checkpoint(site.id))
     assert verify.verify_live(site.id, site.site_key, trusted_keys(), trusted).ok
     open_tampering()
@@ -325,12 +325,12 @@ def test_every_tampering_of_a_bundle_fails_every_verify_mode(
     from tests.test_ledger_bundle import export_bundle, record_many
 
     record_many(client, site, 5, action="accept_all", choices={})
-    seal_site(site)
+    seal_waiting(site)
     export_bundle(runner, site, tmp_path / "early")
     kept = tmp_path / "kept.json"
     kept.write_text((tmp_path / "early" / "checkpoint.json").read_text())
     record_many(client, site, BUNDLE_EVENTS - 5)
-    seal_site(site)
+    seal_waiting(site)
     clean = tmp_path / "clean"
     export_bundle(runner, site, clean)
     modes = [

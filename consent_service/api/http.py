@@ -93,6 +93,7 @@ def check_body() -> None:
         return
     try:
         body = json.loads(raw)
+        per_request()["json"] = body
     except RecursionError as exc:
         raise ApiError(400, "The JSON body is nested too deeply.", error="bad_request") from exc
     except ValueError:
@@ -103,6 +104,11 @@ def check_body() -> None:
         raise ApiError(
             422, "Invalid request.", error="validation_failed", errors={where: [message]}
         )
+
+
+def parsed_json_body() -> Any:
+    """The JSON body as the request guard parsed it (None if it was not JSON): parsed once."""
+    return per_request().get("json")
 
 
 def json_problem(value: Any, depth: int, where: str = "_body") -> tuple[str, str] | None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from consent_service import errors as errors_module
 from consent_service.canonical import sha256_hex
 from consent_service.consents.limits import count_write
+from consent_service.database import sqlite_writer
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.ledger.evidence import commit_evidence
@@ -31,8 +32,10 @@ from consent_service.tokens import issue_visitor_token, read_visitor_token
 MAX_URL_LENGTH = 2048
 
 #: Sent inside the recording transaction, after the event is flushed and before the commit, with
-#: the SiteSnapshot as sender and `event=`. Receivers (CRM clean-up, webhooks) add their own rows
-#: to the session so that they land, or not, together with the event; they must not commit.
+#: the SiteSnapshot as sender, `event=` and `new_visitor=` (True when the event's visitor id was
+#: made by this very write, so nothing can be held of that visitor yet). Receivers (CRM clean-up,
+#: webhooks) add their own rows to the session so that they land, or not, together with the
+#: event; they must not commit.
 decision_recorded = signal("consent-decision-recorded")
 MAX_USER_AGENT_LENGTH = 512
 
@@ -191,7 +194,6 @@ def record_decision(
     if errors:
         raise ValidationFailed(errors)
 
-    count_write(site.site_id, context.ip_prefix)
     event = ConsentEvent(
         site_id=site.site_id,
         event_id=decision["event_id"],
@@ -213,10 +215,12 @@ def record_decision(
         request_hash=fingerprint,
     )
     try:
-        insert_event(event)
-        if decision_recorded.receivers:
-            decision_recorded.send(site, event=event)
-        db.session.commit()
+        with sqlite_writer(db.session.get_bind()):
+            count_write(site.site_id, context.ip_prefix)
+            insert_event(event)
+            if decision_recorded.receivers:
+                decision_recorded.send(site, event=event, new_visitor=not token)
+            db.session.commit()
     except IntegrityError:
         db.session.rollback()
         existing = find_event(site.site_id, decision["event_id"])

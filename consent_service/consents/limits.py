@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete
@@ -24,6 +25,21 @@ from consent_service.models import ConsentWriteCounter
 COUNTERS = ConsentWriteCounter.__table__
 
 
+def _upsert(insert: Any) -> Any:
+    return (
+        insert(COUNTERS)
+        .on_conflict_do_update(
+            index_elements=[COUNTERS.c.site_id, COUNTERS.c.client, COUNTERS.c.window_start],
+            set_={"count": COUNTERS.c.count + 1},
+        )
+        .returning(COUNTERS.c.count)
+    )
+
+
+#: Built once per dialect, values bound per call: the engine's statement cache is hit every time.
+UPSERTS = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+
+
 def count_write(site_id: int, client: str | None, now: float | None = None) -> None:
     """Count one write of `client` on the site; 429 once it is over its allowance."""
     limit = int(current_app.config["CONSENT_WRITES_PER_CLIENT"])
@@ -32,14 +48,9 @@ def count_write(site_id: int, client: str | None, now: float | None = None) -> N
         return
     now = time.time() if now is None else now
     start = int(now // window) * window
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = insert(COUNTERS).values(site_id=site_id, client=client, window_start=start, count=1)
-    statement = values.on_conflict_do_update(
-        index_elements=[COUNTERS.c.site_id, COUNTERS.c.client, COUNTERS.c.window_start],
-        set_={"count": COUNTERS.c.count + 1},
-    ).returning(COUNTERS.c.count)
-    count = int(db.session.execute(statement).scalar_one())
+    statement = UPSERTS[db.session.get_bind().dialect.name]
+    values = {"site_id": site_id, "client": client, "window_start": start, "count": 1}
+    count = int(db.session.connection().execute(statement, values).scalar_one())
     if count == 1:  # a new window: the client's older ones are of no use any more
         db.session.execute(
             delete(ConsentWriteCounter).where(

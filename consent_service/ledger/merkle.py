@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import rfc8785
+from consent_service.canonical import canonical_json
 
 HASH_SIZE = 32
 """Length in bytes of every leaf, node and root hash (SHA-256)."""
@@ -51,7 +51,7 @@ def canonical_event_bytes(event: Mapping[str, Any]) -> bytes:
     ``rfc8785.CanonicalizationError`` (a ``ValueError``), as do integers
     outside the IEEE 754 safe range.
     """
-    return rfc8785.dumps(dict(event))
+    return canonical_json(dict(event))
 
 
 def event_leaf_hash(event: Mapping[str, Any]) -> bytes:

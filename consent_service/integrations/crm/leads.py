@@ -177,11 +177,15 @@ def visitor_leads(site_id: int, visitor_id: str) -> Sequence[Lead]:
     ).all()
 
 
-def stop_on_withdrawal(site: SiteSnapshot, event: ConsentEvent) -> None:
+def stop_on_withdrawal(site: SiteSnapshot, event: ConsentEvent, new_visitor: bool = False) -> None:
     """A `decision_recorded` receiver: a refused category stops that visitor's leads under it.
 
-    Runs in the consent's transaction, so the withdrawal and the erasure land together.
+    Runs in the consent's transaction, so the withdrawal and the erasure land together. A
+    visitor first seen in this write has sent no lead, and a refusal of a category no lead form
+    uses stops nothing: neither costs a query (most decisions are one or the other).
     """
+    if new_visitor:
+        return
     refused = {slug for slug, granted in event.choices.items() if not granted}
     if not refused & site.lead_categories:
         return

@@ -181,7 +181,7 @@ def record_event(
     db.session.flush()
     insert_event(event)
     if decision_recorded.receivers:
-        decision_recorded.send(site, event=event)
+        decision_recorded.send(site, event=event, new_visitor=False)
     return event
 
 
