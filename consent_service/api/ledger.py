@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from consent_service.api.document import json_answer
 from consent_service.api.http import site_snapshot
 from consent_service.errors import ApiError
 from consent_service.ledger import exports, notices, proofs
@@ -30,18 +31,6 @@ CONTENT_TYPES = {
     "jsonl": "application/x-ndjson",
     "iso27560": "application/x-ndjson",
 }
-
-
-def json_answer(description: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The documented 200 of a ledger read: a JSON object (its fields in docs/ledger.md)."""
-    schema: dict[str, Any] = {"type": "object"}
-    if required:
-        schema["required"] = list(required)
-    return {
-        "responses": {
-            "200": {"description": description, "content": {"application/json": {"schema": schema}}}
-        }
-    }
 
 
 EXPORT_ANSWER = {
