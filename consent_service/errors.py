@@ -120,12 +120,22 @@ def handle_unexpected(exc: Exception) -> tuple[Response, int, dict[str, str]]:
 
 
 def end_transaction(exc: BaseException | None) -> None:
-    """Whatever a request left unfinished (a failed statement, a write it did not commit)
-    is rolled back when it ends, so it can never leak into the next request on the session
-    (the app context, and with it the session, may outlive one request)."""
+    """A request that failed, or left its transaction aborted (PostgreSQL refuses every
+    statement after a failed one until a rollback), is rolled back when it ends, so it can
+    never break the next request on the session (the app context, and with it the session,
+    may outlive one request)."""
     from consent_service.extensions import db
 
-    db.session.rollback()
+    if exc is not None or transaction_aborted(db.session()):
+        db.session.rollback()
+
+
+def transaction_aborted(session: Any) -> bool:
+    if not session.in_transaction():
+        return False
+    raw = session.connection().connection.dbapi_connection
+    status = getattr(getattr(raw, "info", None), "transaction_status", None)
+    return getattr(status, "name", None) == "INERROR"  # psycopg's failed-transaction state
 
 
 def register_error_handlers(app: Flask) -> None:
