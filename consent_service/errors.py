@@ -110,11 +110,36 @@ def handle_database_unavailable(exc: Exception) -> tuple[Response, int, dict[str
 
 
 def handle_unexpected(exc: Exception) -> tuple[Response, int, dict[str, str]]:
+    from consent_service.extensions import db
+
     log.exception("Unhandled error", exc_info=exc)
+    # A failed statement leaves PostgreSQL's transaction aborted; end it here, not in the
+    # next request that happens to share the session.
+    db.session.rollback()
     return handle_http_exception(InternalServerError())
 
 
+def end_transaction(exc: BaseException | None) -> None:
+    """A request that failed, or left its transaction aborted (PostgreSQL refuses every
+    statement after a failed one until a rollback), is rolled back when it ends, so it can
+    never break the next request on the session (the app context, and with it the session,
+    may outlive one request)."""
+    from consent_service.extensions import db
+
+    if exc is not None or transaction_aborted(db.session()):
+        db.session.rollback()
+
+
+def transaction_aborted(session: Any) -> bool:
+    if not session.in_transaction():
+        return False
+    raw = session.connection().connection.dbapi_connection
+    status = getattr(getattr(raw, "info", None), "transaction_status", None)
+    return getattr(status, "name", None) == "INERROR"  # psycopg's failed-transaction state
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.teardown_request(end_transaction)
     app.register_error_handler(HTTPException, handle_http_exception)
     for database_error in DATABASE_UNAVAILABLE:
         app.register_error_handler(database_error, handle_database_unavailable)

@@ -18,6 +18,34 @@ def test_wrong_method_is_json_405(client, site):
     assert "GET" in response.headers["Allow"]
 
 
+def test_a_failed_statement_does_not_poison_the_next_request(app, site, admin_token):
+    """A view that swallows a database error (PostgreSQL then refuses every statement until a
+    rollback), or dies of one, must not leave the session broken for the next request."""
+    from sqlalchemy import exc, text
+
+    from consent_service.extensions import db
+
+    def swallow() -> dict[str, bool]:
+        try:
+            db.session.execute(text("SELECT * FROM no_such_table"))
+        except exc.DBAPIError:
+            return {"swallowed": True}
+        return {"swallowed": False}
+
+    def crash() -> dict[str, bool]:
+        swallow()
+        raise RuntimeError("a bug after a failed statement")
+
+    app.add_url_rule("/test/swallow", view_func=swallow)
+    app.add_url_rule("/test/crash", view_func=crash)
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    for broken, status in (("/test/swallow", 200), ("/test/crash", 500)):
+        assert client.get(broken).status_code == status
+        after = client.get(f"/api/v1/sites/{site.site_key}/settings", headers=auth)
+        assert after.status_code == 200
+
+
 def test_health_and_readiness(client):
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").status_code == 200

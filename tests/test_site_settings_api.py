@@ -173,8 +173,25 @@ def test_openapi_documents_the_settings_endpoints(client):
     document = client.get("/api/openapi.json").json
     put = document["paths"]["/api/v1/sites/{site_key}/settings"]["put"]
     body = put["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "/api/site-settings.schema.json"}
+    assert body == {"type": "object"}  # a $ref to a URL no client resolves offline
+    assert "/api/site-settings.schema.json" in put["requestBody"]["description"]
+    assert {"412", "428"} <= set(put["responses"])
     assert "new_banner_version" in document["components"]["schemas"]["Plan"]["properties"]
+    schema = document["paths"]["/api/site-settings.schema.json"]["get"]["responses"]["200"]
+    assert "application/schema+json" in schema["content"]
+    read = document["paths"]["/api/v1/sites/{site_key}/settings"]["get"]["responses"]["200"]
+    assert "ETag" in read["headers"] and "application/json" in read["content"]
+    refs = [line for line in json.dumps(document).split('"$ref": ')[1:]]
+    assert all(ref.startswith('"#/') for ref in refs)
+
+
+def test_ids_beyond_their_column_are_404_not_500(client, site, admin_token):
+    for change_id in (2**31, 2**63 - 2):
+        response = client.get(
+            url(site, f"settings/history/{change_id}"), headers=bearer(admin_token)
+        )
+        assert response.status_code == 404
+    assert client.get(url(site, "settings"), headers=bearer(admin_token)).status_code == 200
 
 
 def test_schema_command_prints_the_shipped_schema(runner):

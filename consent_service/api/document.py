@@ -20,13 +20,29 @@ DESCRIPTIONS = {
     "403": "The token's role, or the calling origin, is not allowed.",
     "404": "No such site or resource.",
     "409": "Conflicts with what is recorded.",
+    "412": "If-Match does not match the current ETag (someone changed it since).",
     "413": "Body over 16 KiB.",
     "415": "The body is not application/json.",
     "422": "Validation failed; `errors` says which field.",
+    "428": "A write without If-Match.",
     "429": "Over the client's limit; see Retry-After.",
     "503": "The database is unavailable; see Retry-After.",
 }
 RATE_LIMITED = ("/consents", "/subscriptions")
+
+
+def json_answer(
+    description: str, required: tuple[str, ...] = (), content_type: str = "application/json"
+) -> dict[str, Any]:
+    """The documented 200 of a read answering one JSON object (its fields in docs/)."""
+    schema: dict[str, Any] = {"type": "object"}
+    if required:
+        schema["required"] = list(required)
+    return {
+        "responses": {
+            "200": {"description": description, "content": {content_type: {"schema": schema}}}
+        }
+    }
 
 
 def error(status: str) -> dict[str, Any]:
@@ -45,6 +61,8 @@ def statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     found += ["401", "403"] if operation.get("security") else ["403"]
     if method in ("post", "put", "patch"):
         found += ["409", "413", "415"]
+    if method == "put":
+        found += ["412", "428"]  # replacing a document takes If-Match
     if method == "post" and path.endswith(RATE_LIMITED):
         found.append("429")
     return found

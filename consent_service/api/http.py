@@ -27,6 +27,8 @@ MAX_JSON_DEPTH = 16
 #: (not encodable as UTF-8). Refused at the edge, so no operation ever sees them.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MAX_INT64 = 2**63 - 1
+#: The largest id of an INTEGER (32-bit) primary key, for `<int(max=MAX_INT32):…>`.
+MAX_INT32 = 2**31 - 1
 
 
 class Int64Converter(IntegerConverter):

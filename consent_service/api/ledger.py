@@ -10,7 +10,8 @@ from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from consent_service.api.http import site_snapshot
+from consent_service.api.document import json_answer
+from consent_service.api.http import MAX_INT32, site_snapshot
 from consent_service.errors import ApiError
 from consent_service.ledger import exports, notices, proofs
 from consent_service.ledger.signing import (
@@ -30,18 +31,6 @@ CONTENT_TYPES = {
     "jsonl": "application/x-ndjson",
     "iso27560": "application/x-ndjson",
 }
-
-
-def json_answer(description: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The documented 200 of a ledger read: a JSON object (its fields in docs/ledger.md)."""
-    schema: dict[str, Any] = {"type": "object"}
-    if required:
-        schema["required"] = list(required)
-    return {
-        "responses": {
-            "200": {"description": description, "content": {"application/json": {"schema": schema}}}
-        }
-    }
 
 
 EXPORT_ANSWER = {
@@ -80,10 +69,15 @@ def ledger_keys() -> ResponseReturnValue:
     return public_key_document(published_keys())
 
 
+def checkpoint_answer(description: str) -> dict[str, Any]:
+    """A checkpoint as JSON, or with `Accept: text/plain` as a C2SP signed note."""
+    answer = json_answer(description, ("tree_size",))
+    answer["responses"]["200"]["content"]["text/plain"] = {"schema": {"type": "string"}}
+    return answer
+
+
 @blp.route("/api/v1/sites/<string:site_key>/ledger/checkpoints/latest", methods=["GET"])
-@blp.doc(
-    security=[{"bearerAuth": []}], **json_answer("The latest signed checkpoint.", ("tree_size",))
-)
+@blp.doc(security=[{"bearerAuth": []}], **checkpoint_answer("The latest signed checkpoint."))
 def latest_checkpoint(site_key: str) -> ResponseReturnValue:
     """JSON by default; with `Accept: text/plain` the C2SP tlog-checkpoint signed note."""
     site, _ = reader(site_key)
@@ -91,7 +85,7 @@ def latest_checkpoint(site_key: str) -> ResponseReturnValue:
 
 
 @blp.route("/api/v1/sites/<string:site_key>/ledger/checkpoints/<int:tree_size>", methods=["GET"])
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=[{"bearerAuth": []}], **checkpoint_answer("The checkpoint of that size."))
 def checkpoint_of_size(site_key: str, tree_size: int) -> ResponseReturnValue:
     """The checkpoint of one size, as JSON or (`Accept: text/plain`) as a signed note."""
     site, _ = reader(site_key)
@@ -161,7 +155,7 @@ def export(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
 
 
 @blp.route(
-    "/api/v1/sites/<string:site_key>/ledger/exports/<int(max=2147483647):export_id>/manifest",
+    f"/api/v1/sites/<string:site_key>/ledger/exports/<int(max={MAX_INT32}):export_id>/manifest",
     methods=["GET"],
 )
 @blp.doc(security=[{"bearerAuth": []}], **json_answer("The export's signed manifest."))
@@ -173,7 +167,10 @@ def export_manifest(site_key: str, export_id: int) -> ResponseReturnValue:
 @blp.route(
     "/api/v1/sites/<string:site_key>/ledger/banner-versions/<string:digest>", methods=["GET"]
 )
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(
+    security=[{"bearerAuth": []}],
+    **json_answer("The version's hash and the exact document hashed.", ("sha256",)),
+)
 def banner_version(site_key: str, digest: str) -> ResponseReturnValue:
     """A banner or wording version as hashed: `document` is the exact string whose UTF-8
     SHA-256 is the version's hash (`sha256`)."""

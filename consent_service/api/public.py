@@ -11,6 +11,7 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from consent_service.api.document import json_answer
 from consent_service.api.http import (
     add_cors_headers,
     json_response,
@@ -137,6 +138,7 @@ def get_current_consent(query: dict[str, Any], site_key: str) -> decisions.Conse
 
 @blp.route("/<string:site_key>/consents/<string:event_id>/proof", methods=["GET"])
 @blp.arguments(VisitorTokenQuerySchema(), location="query", unknown=RAISE)
+@blp.doc(**json_answer("The event's inclusion proof in the latest signed checkpoint."))
 def get_consent_proof(query: dict[str, Any], site_key: str, event_id: str) -> dict[str, Any]:
     """The inclusion proof of the visitor's own event in the latest signed checkpoint (token in
     `X-Visitor-Token` or `?visitor_token=`); 404 `not_sealed` with `Retry-After` until sealed."""

@@ -10,7 +10,8 @@ from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from consent_service.api.http import body_limit, json_response
+from consent_service.api.document import json_answer
+from consent_service.api.http import MAX_INT32, body_limit, json_response
 from consent_service.errors import ApiError
 from consent_service.models import ApiToken, Site
 from consent_service.schemas.jsonschema import settings_json_schema
@@ -32,10 +33,21 @@ READERS = {"admin", "auditor"}
 SETTINGS_MAX_BYTES = 1024 * 1024
 SITE = "/api/v1/sites/<string:site_key>"
 # The document is checked by the operation (errors keyed by JSON Pointer), not by webargs.
+# Its JSON Schema (2020-12) is served on its own rather than referenced: a `$ref` to a URL
+# is one no OpenAPI client can resolve offline, and a 2020-12 schema is not an OpenAPI 3.0 one.
 DOCUMENT_BODY = {
     "required": True,
-    "content": {"application/json": {"schema": {"$ref": "/api/site-settings.schema.json"}}},
+    "description": "A settings document; its JSON Schema is GET /api/site-settings.schema.json.",
+    "content": {"application/json": {"schema": {"type": "object"}}},
 }
+ETAG = {"ETag": {"schema": {"type": "string"}, "description": "The document's SHA-256."}}
+
+
+def document_answer(description: str) -> dict[str, Any]:
+    """A 200 answering a settings document, with its ETag."""
+    answer = json_answer(description)
+    answer["responses"]["200"]["headers"] = ETAG
+    return answer
 
 
 def caller(site_key: str, roles: set[str]) -> tuple[Site, ApiToken]:
@@ -56,6 +68,7 @@ def if_match_tags(required: bool) -> list[str] | None:
 
 
 @blp.route("/api/site-settings.schema.json", methods=["GET"])
+@blp.doc(**json_answer("The JSON Schema (2020-12).", content_type="application/schema+json"))
 def settings_schema() -> ResponseReturnValue:
     """The JSON Schema of settings documents, for editors and CI."""
     response = jsonify(settings_json_schema())
@@ -64,7 +77,7 @@ def settings_schema() -> ResponseReturnValue:
 
 
 @blp.route(f"{SITE}/settings", methods=["GET"])
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=[{"bearerAuth": []}], **document_answer("The document last applied."))
 def read_settings(site_key: str) -> ResponseReturnValue:
     """The document last applied; its ETag is the document's SHA-256, for If-Match."""
     site, _ = caller(site_key, READERS)
@@ -98,7 +111,7 @@ def replace_settings(query: dict[str, Any], site_key: str) -> ResponseReturnValu
 
 @blp.route(f"{SITE}/settings/history", methods=["GET"])
 @blp.arguments(HistoryQuerySchema(), location="query", unknown=RAISE)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=[{"bearerAuth": []}], **json_answer("The changes, newest first.", ("changes",)))
 def settings_history(query: dict[str, Any], site_key: str) -> ResponseReturnValue:
     """Every applied change, newest first: who, when, hashes before and after, banner version;
     with ?at=, those made by then (the first was in effect at that moment)."""
@@ -107,8 +120,9 @@ def settings_history(query: dict[str, Any], site_key: str) -> ResponseReturnValu
     return {"changes": [history.change_summary(change) for change in changes]}
 
 
-@blp.route(f"{SITE}/settings/history/<int:change_id>", methods=["GET"])
-@blp.doc(security=[{"bearerAuth": []}])
+# Change ids are 32-bit; a larger one matches no route (404), never a query that overflows.
+@blp.route(f"{SITE}/settings/history/<int(max={MAX_INT32}):change_id>", methods=["GET"])
+@blp.doc(security=[{"bearerAuth": []}], **document_answer("The document that change applied."))
 def settings_at(site_key: str, change_id: int) -> ResponseReturnValue:
     """The document a past change applied."""
     site, _ = caller(site_key, READERS)
@@ -119,7 +133,7 @@ def settings_at(site_key: str, change_id: int) -> ResponseReturnValue:
 
 
 @blp.route(f"{SITE}/banner-versions/<string:digest>", methods=["GET"])
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=[{"bearerAuth": []}], **json_answer("The canonical banner document."))
 def banner_version(site_key: str, digest: str) -> ResponseReturnValue:
     """The exact canonical document a banner version hashes (its SHA-256 is the name)."""
     site, _ = caller(site_key, READERS)
