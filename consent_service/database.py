@@ -75,14 +75,20 @@ def sqlite_writer(engine: Any) -> Iterator[None]:
     database (flock, shared by every process on the host) and a thread lock (flock is per
     process); whoever waits is woken the moment it is free. Nothing on PostgreSQL."""
     path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:":
-        yield
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield  # an in-memory or URI database (e.g. read-only): SQLite's own locking only
         return
     with _registry:
         if path not in _writer_files:
-            _writer_files[path] = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                _writer_files[path] = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                _writer_files[path] = -1  # a folder we cannot write: SQLite will say so
             _writer_threads[path] = threading.Lock()
         descriptor, thread_lock = _writer_files[path], _writer_threads[path]
+    if descriptor < 0:
+        yield
+        return
     with thread_lock:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
