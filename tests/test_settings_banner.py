@@ -33,6 +33,20 @@ def page_with_tag(lang: str, base_url: str, site_key: str) -> str:
     )
 
 
+def visit_tagged_page(browser: Any, server: LiveServer, site: Any, lang: str) -> Any:
+    """A visit to a page of the site's origin that carries the site's tag, in `lang`."""
+    visit = open_visit(browser, server)
+    url = f"{server.base_url}/{site.site_key}-{lang}.html"
+    visit.page.route(
+        url,
+        lambda route: route.fulfill(
+            body=page_with_tag(lang, server.base_url, site.site_key), content_type="text/html"
+        ),
+    )
+    visit.page.goto(url)
+    return visit
+
+
 @pytest.mark.parametrize(
     "lang,heading,buttons",
     [
@@ -42,16 +56,8 @@ def page_with_tag(lang: str, base_url: str, site_key: str) -> str:
 )
 def test_fresh_site_shows_a_complete_banner(browser, server, lang, heading, buttons):
     site = settings.create_site("Fresh Shop", [server.base_url])
-    visit = open_visit(browser, server)
-    url = f"{server.base_url}/fresh-{lang}.html"
-    visit.page.route(
-        url,
-        lambda route: route.fulfill(
-            body=page_with_tag(lang, server.base_url, site.site_key), content_type="text/html"
-        ),
-    )
+    visit = visit_tagged_page(browser, server, site, lang)
     try:
-        visit.page.goto(url)
         banner = visit.banner()
         banner.wait_for()
         assert banner.locator("h2").inner_text().strip() == heading
@@ -97,16 +103,8 @@ def test_the_sunmi_example_applies_and_shows_its_services(
     document = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     document["origins"] = [server.base_url]
     site = settings.create_site(document=document)
-    visit = open_visit(browser, server)
-    url = f"{server.base_url}/sunmi-{lang}.html"
-    visit.page.route(
-        url,
-        lambda route: route.fulfill(
-            body=page_with_tag(lang, server.base_url, site.site_key), content_type="text/html"
-        ),
-    )
+    visit = visit_tagged_page(browser, server, site, lang)
     try:
-        visit.page.goto(url)
         banner = visit.banner()
         banner.wait_for()
         assert banner.locator("h2").inner_text().strip() == title
