@@ -106,6 +106,19 @@ def trusted_keys(public_key: str | None, keys_file: Path | None, service: str | 
     return None
 
 
+#: The two ways to name the keys an auditor trusts (verify and monitor take both).
+public_key_option = click.option(
+    "--public-key", metavar="B64", default=None, help="The trusted Ed25519 public key (base64)."
+)
+keys_option = click.option(
+    "--keys",
+    "keys_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A consent-ledger-keys document you obtained and trust.",
+)
+
+
 @ledger_group.command("verify")
 @click.argument(
     "bundle", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
@@ -117,16 +130,8 @@ def trusted_keys(public_key: str | None, keys_file: Path | None, service: str | 
     default=None,
     help="An older checkpoint you kept: nothing it covers may be gone or changed.",
 )
-@click.option(
-    "--public-key", metavar="B64", default=None, help="The trusted Ed25519 public key (base64)."
-)
-@click.option(
-    "--keys",
-    "keys_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A consent-ledger-keys document you obtained and trust.",
-)
+@public_key_option
+@keys_option
 @click.option(
     "--service",
     metavar="URL",
@@ -194,16 +199,8 @@ def _verify_live(site_key: str, keys: Any, trusted_file: Path | None) -> Any:
     required=True,
     help="Directory that keeps the last verified checkpoint and the history.",
 )
-@click.option(
-    "--public-key", metavar="B64", default=None, help="The trusted Ed25519 public key (base64)."
-)
-@click.option(
-    "--keys",
-    "keys_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A consent-ledger-keys document you trust (instead of --public-key).",
-)
+@public_key_option
+@keys_option
 @click.option(
     "--token",
     envvar="CONSENT_SERVICE_TOKEN",
