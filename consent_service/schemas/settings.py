@@ -123,6 +123,14 @@ class Ga4Schema(StrictSchema):
     mode = fields.String(load_default="basic", validate=validate.OneOf(("basic", "advanced")))
 
 
+class RightsSchema(StrictSchema):
+    """How the site answers visitors' rights requests (access, erasure, ...)."""
+
+    #: Days a data subject request may stay unanswered before it is overdue. The seed policies
+    #: promise 15; GDPR Art. 12(3) allows one month, PIPL Art. 50 asks for "timely".
+    due_days = fields.Integer(load_default=15, validate=validate.Range(1, 90))
+
+
 class CategoryTextSchema(StrictSchema):
     name = fields.String(validate=validate.Length(1, 200))
     description = fields.String(validate=validate.Length(max=2000))
@@ -263,6 +271,7 @@ class SiteSettingsSchema(StrictSchema):
     reask_after_reject_days = fields.Integer(load_default=182, validate=validate.Range(1, 3650))
     consent_mode = fields.Nested(ConsentModeSchema, load_default=dict)
     ga4 = fields.Nested(Ga4Schema, load_default=dict)
+    rights = fields.Nested(RightsSchema, load_default=dict)
     texts = fields.Dict(
         keys=fields.String(validate=check_locale),
         values=fields.Dict(
@@ -283,6 +292,7 @@ class SiteSettingsSchema(StrictSchema):
         data["consent_mode"] = ConsentModeSchema().load(data["consent_mode"])
         data["ga4"] = Ga4Schema().load(data["ga4"])
         data["regions"] = RegionsSchema().load(data["regions"])
+        data["rights"] = RightsSchema().load(data["rights"])
         if not data["locales"]:
             data["locales"] = [data["default_locale"]] + [
                 locale for locale in BUILTIN_LOCALES if locale != data["default_locale"]

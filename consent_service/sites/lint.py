@@ -19,6 +19,7 @@ from consent_service.sites.resolve import pointer
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
 THIRTEEN_MONTHS = 395
 SIX_MONTHS = 183
+ONE_MONTH = 30
 
 SOURCES = {
     "reject-all-missing": "EDPB Cookie Banner Taskforce report (2023), reject on the first layer",
@@ -35,6 +36,7 @@ SOURCES = {
     "region-separate-consent-missing": (
         "PIPL Art. 23, 29 and 39; GB/T 42574-2023: separate consent to provide or transfer"
     ),
+    "rights-due-late": "GDPR Art. 12(3): a data subject request answered within one month",
     "reask-too-soon": "EDPB guidelines 05/2020 and COM(2025) 837 Art. 88a: a refusal stands",
 }
 
@@ -68,6 +70,7 @@ def lint(document: dict[str, Any], resolved: dict[str, Any]) -> list[Finding]:
         *check_privacy_links(document, resolved),
         *check_empty_categories(document, resolved),
         *check_translations(document),
+        *check_rights(document),
     ]
     return sorted(findings, key=lambda item: (item.severity != "error", item.pointer))
 
@@ -210,6 +213,17 @@ def check_lifetime(document: dict[str, Any]) -> Iterator[Finding]:
             "warning",
             f"A choice kept {days} days; renewing after 6 months ({SIX_MONTHS}) is advised.",
             pointer("lifetime_days"),
+        )
+
+
+def check_rights(document: dict[str, Any]) -> Iterator[Finding]:
+    days = document["rights"]["due_days"]
+    if days > ONE_MONTH:
+        yield finding(
+            "rights-due-late",
+            "warning",
+            f"Requests due after {days} days; GDPR allows one month ({ONE_MONTH} days) at most.",
+            pointer("rights", "due_days"),
         )
 
 
