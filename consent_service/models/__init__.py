@@ -17,6 +17,7 @@ from consent_service.models.ledger import (
     LedgerKey,
     LedgerQueue,
 )
+from consent_service.models.request import SubjectRequest, SubjectRequestStep
 from consent_service.models.scan import BannerCapture
 from consent_service.models.site import (
     BannerVersion,
@@ -62,6 +63,8 @@ __all__ = [
     "SigninFailureCounter",
     "Site",
     "SiteForm",
+    "SubjectRequest",
+    "SubjectRequestStep",
     "Subscription",
     "Suppression",
     "Webhook",

@@ -21,7 +21,7 @@ from consent_service.models.types import JsonDocument, UtcDateTime, utcnow
 
 SUBSCRIPTION_STATUSES = ("pending", "active", "unsubscribed", "erased")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complaint", "erased")
-MESSAGE_KINDS = ("confirmation", "marketing")
+MESSAGE_KINDS = ("confirmation", "marketing", "request_confirm")
 MESSAGE_STATUSES = ("pending", "sent", "dead", "cancelled")
 RATE_SCOPES = ("address", "client")
 
@@ -94,7 +94,13 @@ class MailMessage(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
-    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    # None for a message about a data subject request (`request_id`) rather than a subscription.
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriptions.id"), index=True, default=None
+    )
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subject_requests.id"), index=True, default=None
+    )
     kind: Mapped[str] = mapped_column(String(16))
     # The left part of the Message-ID header: the same on every attempt.
     message_id: Mapped[str] = mapped_column(String(64), unique=True)

@@ -33,17 +33,21 @@ BATCH = 100
 
 def queue_message(
     site_id: int,
-    subscription: Subscription,
+    subscription: Subscription | None,
     recipient: str,
     kind: str,
     subject: str,
     text: str,
     headers: Mapping[str, str] | None = None,
+    request_id: int | None = None,
 ) -> MailMessage:
-    """Put a message in the outbox (no commit: it lands with the caller's transaction)."""
+    """Put a message in the outbox (no commit: it lands with the caller's transaction).
+
+    A message is about a subscription, or (`request_id`) about a data subject request."""
     row = MailMessage(
         site_id=site_id,
-        subscription_id=subscription.id,
+        subscription_id=subscription.id if subscription is not None else None,
+        request_id=request_id,
         kind=kind,
         message_id=uuid.uuid4().hex,
         recipient_encrypted=encrypt_text(recipient),
@@ -74,6 +78,8 @@ def _claim(message_id: int, now: datetime) -> bool:
 def may_still_send(message: MailMessage) -> bool:
     """Marketing goes only to an active, unsuppressed subscription at the moment of sending:
     an unsubscribe between queueing and sending wins. Confirmations were asked for."""
+    if message.subscription_id is None:
+        return message.request_id is not None  # a request's confirmation was asked for
     subscription = db.session.get(Subscription, message.subscription_id)
     if subscription is None or subscription.address_hash is None:
         return False
@@ -193,6 +199,14 @@ def retry_message(site_id: int, message_id: int) -> MailMessage:
     row.last_error = None
     db.session.commit()
     return row
+
+
+def forget_request_messages(request_id: int) -> int:
+    """Delete every message about a data subject request (no commit): each holds the address."""
+    result: Any = db.session.execute(
+        delete(MailMessage).where(MailMessage.request_id == request_id)
+    )
+    return int(result.rowcount or 0)
 
 
 def forget_messages_to(subscription_ids: Sequence[int]) -> int:
