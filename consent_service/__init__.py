@@ -128,6 +128,7 @@ def register_blueprints(app: Flask) -> None:
         banner,
         captures,
         console,
+        console_requests,
         console_site,
         demo_pages,
         document,
@@ -135,6 +136,9 @@ def register_blueprints(app: Flask) -> None:
         leads,
         ledger,
         public,
+        requests_admin,
+        requests_public,
+        rights_pages,
         site_backend,
         site_settings,
         subscriptions,
@@ -157,6 +161,10 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(leads.blp)
     api.register_blueprint(subscriptions.blp)
     app.register_blueprint(unsubscribe.blp)
+    api.register_blueprint(requests_public.blp)
+    api.register_blueprint(requests_admin.blp)
+    app.register_blueprint(rights_pages.blp)
+    app.register_blueprint(console_requests.blp)
     document.document_errors(api)
 
 

@@ -16,6 +16,8 @@ from itsdangerous import BadData, BadSignature, URLSafeSerializer, URLSafeTimedS
 VISITOR_TOKEN_SALT = "consent-service.visitor-token.v1"
 SUBSCRIPTION_CONFIRM_SALT = "consent-service.subscription-confirm.v1"
 UNSUBSCRIBE_SALT = "consent-service.unsubscribe.v1"
+REQUEST_REFERENCE_SALT = "consent-service.request-reference.v1"
+REQUEST_CONFIRM_SALT = "consent-service.request-confirm.v1"
 
 
 def signing_keys() -> list[str]:
@@ -107,3 +109,46 @@ def read_unsubscribe_token(token: str) -> tuple[str, int, str] | None:
     ):
         return None
     return site_key, subscription_id, subject_id
+
+
+def issue_request_reference(site_key: str, request_id: int) -> str:
+    """The reference a requester keeps: it opens the request's status page, nothing more."""
+    return serializer(REQUEST_REFERENCE_SALT).dumps({"s": site_key, "r": request_id})
+
+
+def read_request_reference(reference: str) -> tuple[str, int] | None:
+    """(site key, request id) of a genuine reference, or None."""
+    try:
+        payload: Any = serializer(REQUEST_REFERENCE_SALT).loads(reference)
+    except BadData:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    site_key, request_id = payload.get("s"), payload.get("r")
+    if not (isinstance(site_key, str) and isinstance(request_id, int)):
+        return None
+    return site_key, request_id
+
+
+def issue_request_confirmation(site_key: str, request_id: int, nonce: str) -> str:
+    """The link that proves control of the address a request names; works once (the nonce)."""
+    return timed_serializer(REQUEST_CONFIRM_SALT).dumps(
+        {"s": site_key, "r": request_id, "n": nonce}
+    )
+
+
+def read_request_confirmation(token: str) -> tuple[str, int, str, datetime] | None:
+    """(site key, request id, nonce, issued at) of a genuine token, or None; the caller
+    checks the age with its own clock."""
+    try:
+        payload, issued_at = timed_serializer(REQUEST_CONFIRM_SALT).loads(
+            token, return_timestamp=True
+        )
+    except BadData:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    site_key, request_id, nonce = payload.get("s"), payload.get("r"), payload.get("n")
+    if not (isinstance(site_key, str) and isinstance(request_id, int) and isinstance(nonce, str)):
+        return None
+    return site_key, request_id, nonce, issued_at

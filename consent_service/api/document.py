@@ -28,7 +28,7 @@ DESCRIPTIONS = {
     "429": "Over the client's limit; see Retry-After.",
     "503": "The database is unavailable; see Retry-After.",
 }
-RATE_LIMITED = ("/consents", "/subscriptions")
+RATE_LIMITED = ("/consents", "/subscriptions", "/requests")
 
 
 def json_answer(

@@ -9,7 +9,7 @@ from flask import request
 from flask_smorest import Blueprint
 
 from consent_service.api.http import site_snapshot
-from consent_service.consents import erasure
+from consent_service.consents import erasure, request_handling
 from consent_service.errors import ApiError
 from consent_service.integrations.crm import disclosures as crm_disclosures
 from consent_service.integrations.crm import leads
@@ -81,4 +81,7 @@ def erase(body: dict[str, Any], site_key: str) -> erasure.ErasureReport:
             error="validation_failed",
             errors={"visitor_id": ["Give visitor_id or email."]},
         )
-    return erasure.request_erasure(site_id, body["visitor_id"], body["email"])
+    report, _ = request_handling.erase_now(
+        site_id, body["visitor_id"], body["email"], channel="site_backend", actor="site_backend"
+    )
+    return report

@@ -11,6 +11,7 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from consent_service.api.banner import api_base
 from consent_service.api.document import json_answer
 from consent_service.api.http import (
     add_cors_headers,
@@ -24,7 +25,7 @@ from consent_service.api.http import (
     site_cache,
 )
 from consent_service.background import wake
-from consent_service.consents import decisions, erasure
+from consent_service.consents import decisions, request_handling
 from consent_service.errors import ApiError
 from consent_service.integrations.crm import delivery, leads
 from consent_service.ledger import proofs
@@ -44,6 +45,7 @@ from consent_service.schemas.lead import (
 )
 from consent_service.schemas.site import ConfigQuerySchema, SiteConfigSchema
 from consent_service.sites import versions
+from consent_service.tokens import issue_request_reference
 
 blp = Blueprint(
     "public", __name__, url_prefix="/api/v1/sites", description="Banner configuration and consent."
@@ -186,10 +188,28 @@ def post_lead(submission: dict[str, Any], site_key: str) -> Any:
 @blp.route("/<string:site_key>/erasure", methods=["POST"])
 @blp.arguments(ErasureRequestSchema())
 @blp.response(202, ErasureReportSchema)
-def post_erasure(body: dict[str, Any], site_key: str) -> erasure.ErasureReport:
-    """The visitor asks for erasure of their leads (deleted in the CRM too)."""
+def post_erasure(body: dict[str, Any], site_key: str) -> dict[str, Any]:
+    """The visitor asks for erasure of their leads (deleted in the CRM too). Recorded as a
+    data subject request, closed at once; `reference` opens its status page."""
     site = public_site(site_key)
     visitor_id = decisions.visitor_from_token(site, body["visitor_token"])
-    report = erasure.request_erasure(site.site_id, visitor_id)
+    report, recorded = request_handling.erase_now(
+        site.site_id, visitor_id, None, channel="visitor_token", actor="visitor"
+    )
     wake(current_app._get_current_object(), delivery.CRM_WORKER)  # type: ignore[attr-defined]
-    return report
+    reference = issue_request_reference(site.site_key, recorded.id)
+    answer: dict[str, Any] = {"leads": report.leads, "subscriptions": report.subscriptions}
+    answer["reference"] = reference
+    url = request_status_url(reference)
+    if url is not None:
+        answer["status_url"] = url
+    return answer
+
+
+def request_status_url(reference: str) -> str | None:
+    """The status page of a data subject request; None when the service cannot name its own
+    URL for this Host (see `api_base`): the reference alone still works."""
+    try:
+        return f"{api_base()}/rights/{reference}"
+    except ApiError:
+        return None

@@ -1,5 +1,6 @@
 """The `consent-service` command: Flask's CLI over `create_app`, and one module per command
-group (`sites`, `ledger`, `webhooks`, `crm`, `mail`, `demo`, `catalogue`, `scan`)."""
+group (`sites`, `ledger`, `webhooks`, `crm`, `mail`, `demo`, `catalogue`, `scan`,
+`requests`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from consent_service.cli.crm import crm_group
 from consent_service.cli.demo import demo_command
 from consent_service.cli.ledger import ledger_group
 from consent_service.cli.mail import mail_group, subscriptions_group
+from consent_service.cli.requests import requests_group
 from consent_service.cli.scan import scan_command
 from consent_service.cli.sites import policies_group, sites_group, tokens_group
 from consent_service.cli.users import users_group
@@ -46,6 +48,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(catalogue_group)
     app.cli.add_command(scan_command)
     app.cli.add_command(users_group)
+    app.cli.add_command(requests_group)
 
 
 main.add_command(ledger_group)

@@ -96,3 +96,8 @@ class AdminErasureRequestSchema(StrictSchema):
 class ErasureReportSchema(StrictSchema):
     leads = fields.Integer(dump_only=True, metadata={"description": "Leads stopped and erased."})
     subscriptions = fields.Integer(dump_only=True)
+    reference = fields.String(
+        dump_only=True,
+        metadata={"description": "The request recorded (visitor's erasure): its reference."},
+    )
+    status_url = fields.String(dump_only=True, metadata={"description": "Its status page."})
