@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from consent_service.consents import request_handling, requests
+from consent_service.consents import request_handling, request_mail, requests
 from consent_service.encryption import encrypt_text
 from consent_service.extensions import db
 from consent_service.integrations.mail import outbox
 from consent_service.integrations.mail.subscribers import address_hash
-from consent_service.models import SubjectRequest, SubjectRequestStep, Subscription
+from consent_service.models import MailMessage, SubjectRequest, SubjectRequestStep, Subscription
 from consent_service.models.types import utcnow
 from consent_service.sites import access, settings
 from consent_service.tokens import issue_visitor_token
@@ -349,6 +349,11 @@ def test_a_request_by_address_waits_for_the_link_in_the_message(client, site, sm
     db.session.refresh(request)
     assert request.email_encrypted is None  # an erasure forgets the address when it closes
     assert count_rows(SubjectRequestStep) >= 5
+    # the request for other@example.com was never confirmed: forgotten after its link expired
+    assert request_mail.forget_unconfirmed(utcnow() + timedelta(days=7)) == 0
+    assert request_mail.forget_unconfirmed(utcnow() + timedelta(days=9)) == 1
+    assert db.session.scalars(db.select(SubjectRequest.id)).all() == [request.id]
+    assert count_rows(MailMessage) == 0
 
 
 def test_the_console_queue_shows_due_dates_and_auditors_get_403(client, site, visitor):

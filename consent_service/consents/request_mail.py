@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import render_template
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from consent_service.consents import requests
 from consent_service.consents.decisions import RequestContext
@@ -30,7 +30,7 @@ from consent_service.integrations.mail.limits import (
 )
 from consent_service.integrations.mail.links import ascii_url, one_line
 from consent_service.integrations.mail.subscribers import address_hash, client_hash, mail_locale
-from consent_service.models import Site, SubjectRequest
+from consent_service.models import MailMessage, Site, SubjectRequest, SubjectRequestStep
 from consent_service.models.types import utcnow
 from consent_service.sites.snapshot import SiteSnapshot, load_snapshot
 from consent_service.tokens import (
@@ -42,6 +42,9 @@ from consent_service.tokens import (
 )
 
 CONFIRMATION_LIFETIME = timedelta(days=7)
+#: A request never confirmed is forgotten (address and all) a day after its link expired: it
+#: was never received, so there is nothing to keep.
+FORGET_UNCONFIRMED_AFTER = CONFIRMATION_LIFETIME + timedelta(days=1)
 SUBJECTS = {
     "en": "Please confirm your request to {site}",
     "zh-CN": "请确认您向 {site} 提出的请求",
@@ -84,6 +87,9 @@ def submit(
     now = now or utcnow()
     site = db.session.get(Site, snapshot.site_id)
     assert site is not None
+    client = client_hash(snapshot.site_key, context.ip_prefix)
+    check_client_limit(snapshot, client, now)  # the subscription limits, both ways of asking
+    count_rate_event(site.id, "client", client, now)
     visitor_id = None
     if body.get("visitor_token"):
         visitor_id = read_visitor_token(body["visitor_token"], snapshot.site_key)
@@ -102,9 +108,6 @@ def submit(
         )
         db.session.commit()
         return Submitted("open", issue_request_reference(site.site_key, opened.id), opened.due_at)
-    client = client_hash(snapshot.site_key, context.ip_prefix)
-    check_client_limit(snapshot, client, now)
-    count_rate_event(site.id, "client", client, now)
     hashed = address_hash(site.site_key, email)
     request = db.session.scalar(
         select(SubjectRequest).where(
@@ -236,3 +239,23 @@ def from_reference(reference: str) -> tuple[Site, SubjectRequest] | None:
     if site is None or site.site_key != site_key:
         return None
     return site, request
+
+
+def forget_unconfirmed(now: datetime | None = None) -> int:
+    """Delete requests never confirmed whose link expired, with their steps and messages
+    (run with the mail worker's pass). Commits; returns how many were forgotten."""
+    now = now or utcnow()
+    stale = db.session.scalars(
+        select(SubjectRequest.id).where(
+            SubjectRequest.status == "awaiting_confirmation",
+            SubjectRequest.created_at < now - FORGET_UNCONFIRMED_AFTER,
+        )
+    ).all()
+    if stale:
+        db.session.execute(delete(MailMessage).where(MailMessage.request_id.in_(stale)))
+        db.session.execute(
+            delete(SubjectRequestStep).where(SubjectRequestStep.request_id.in_(stale))
+        )
+        db.session.execute(delete(SubjectRequest).where(SubjectRequest.id.in_(stale)))
+    db.session.commit()
+    return len(stale)

@@ -9,6 +9,7 @@ from datetime import datetime
 from flask import render_template
 from sqlalchemy import select
 
+from consent_service.consents.request_mail import forget_unconfirmed
 from consent_service.encryption import decrypt_text
 from consent_service.errors import ApiError
 from consent_service.extensions import db
@@ -92,7 +93,9 @@ def send_marketing(site: SiteSnapshot, subject: str, text: str, base_url: str) -
 
 
 def run_mail_worker(now: datetime | None = None) -> outbox.SendReport:
-    """One pass of the mail sender: send what is due, then forget what is stale."""
+    """One pass of the mail sender: send what is due, then forget what is stale (unconfirmed
+    subscriptions and data subject requests)."""
     report = outbox.deliver_due(now)
     forget_stale(now)
+    forget_unconfirmed(now)
     return report
