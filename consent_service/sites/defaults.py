@@ -37,6 +37,8 @@ TEXT_KEYS = (
     "do_not_sell",
     "notice_description",
     "separate_consent",
+    "withdraw",
+    "preference_center",
 )
 
 BUILTIN_TEXTS: dict[str, dict[str, str]] = {
@@ -77,6 +79,8 @@ BUILTIN_TEXTS: dict[str, dict[str, str]] = {
             "I separately consent to “%s” providing my personal information to third parties "
             "and transferring it abroad."
         ),
+        "withdraw": "Withdraw consent",
+        "preference_center": "Your consent history, download and erasure",
     },
     "zh-CN": {
         "title": "您的隐私选择",
@@ -107,6 +111,8 @@ BUILTIN_TEXTS: dict[str, dict[str, str]] = {
         "do_not_sell": "请勿出售或共享我的个人信息",
         "notice_description": "{site} 使用 Cookie 及类似技术。您可以随时更改允许的内容。",
         "separate_consent": "我单独同意“%s”向第三方提供我的个人信息并将其传输至境外。",
+        "withdraw": "撤回同意",
+        "preference_center": "您的同意记录、下载与删除",
     },
 }
 
