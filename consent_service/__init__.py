@@ -135,6 +135,7 @@ def register_blueprints(app: Flask) -> None:
         health,
         leads,
         ledger,
+        preferences,
         public,
         requests_admin,
         requests_public,
@@ -150,6 +151,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.blp)
     app.register_blueprint(banner.blp)
     app.register_blueprint(demo_pages.blp)
+    app.register_blueprint(preferences.blp)
     app.register_blueprint(console.blp)
     app.register_blueprint(console_site.blp)
     api.register_blueprint(public.blp)

@@ -165,9 +165,9 @@ def test_access_export_holds_the_visitors_events_and_is_recorded(client, site, v
     exported = client.post(url(site, f"/{request_id}/export"), headers=admin)
     assert exported.status_code == 200
     document = exported.json
-    assert document["format"] == "consent-service.visitor-export.v1"
-    assert document["visitor_id"] == visitor["id"] and len(document["consent_events"]) == 1
-    assert document["consent_events"][0]["choices"]["analytics"] is True
+    assert document["format"] == "consent-service.visitor-data.v1"
+    assert document["visitor_id"] == visitor["id"] and len(document["events"]) == 1
+    assert document["events"][0]["choices"]["analytics"] is True
     shown = client.get(url(site, f"/{request_id}"), headers=admin).json
     assert shown["status"] == "in_progress"
     assert [step["action"] for step in shown["steps"]] == ["opened", "started", "exported"]

@@ -202,13 +202,25 @@ def site_snapshot(site_key: str) -> SiteSnapshot:
 
 
 def public_site(site_key: str) -> SiteSnapshot:
-    """The site, after checking that a browser calling us comes from one of its origins."""
+    """The site, after checking that a browser calling us comes from one of its origins or
+    from the service's own pages (the preference center asks for erasure from there)."""
     snapshot = site_snapshot(site_key)
     origin = request.headers.get("Origin")
-    if origin is not None and origin.lower() not in snapshot.allowed_origins:
+    if (
+        origin is not None
+        and origin.lower() not in snapshot.allowed_origins
+        and origin.lower() != own_origin()
+    ):
         raise ApiError(403, "This origin is not allowed for this site.", error="origin_not_allowed")
     per_request()["cors_origin"] = origin
     return snapshot
+
+
+def own_origin() -> str:
+    """The service's own origin as this request reached it (scheme and host after ProxyFix).
+
+    A browser's Origin header is its own: another site's page cannot claim ours."""
+    return f"{request.scheme}://{request.host}".lower()
 
 
 def add_cors_headers(response: Response) -> Response:

@@ -25,7 +25,7 @@ from consent_service.api.http import (
     site_cache,
 )
 from consent_service.background import wake
-from consent_service.consents import decisions, request_handling
+from consent_service.consents import decisions, portability, request_handling
 from consent_service.errors import ApiError
 from consent_service.integrations.crm import delivery, leads
 from consent_service.ledger import proofs
@@ -154,6 +154,19 @@ def get_consent_proof(query: dict[str, Any], site_key: str, event_id: str) -> di
             422, "Not an event id.", error="validation_failed", errors={"event_id": ["Not a UUID."]}
         ) from exc
     return proofs.visitor_inclusion_proof(site.site_id, site.site_key, visitor_id, parsed)
+
+
+@blp.route("/<string:site_key>/portability", methods=["GET"])
+@blp.arguments(VisitorTokenQuerySchema(), location="query", unknown=RAISE)
+@blp.doc(**json_answer("Everything held about the visitor (consent-service.visitor-data.v1)."))
+def get_portability(query: dict[str, Any], site_key: str) -> dict[str, Any]:
+    """Everything the service holds about the visitor on this site, as one JSON document:
+    events with their evidence, receipts and seal status, leads and subscriptions by status
+    (token in `X-Visitor-Token` or `?visitor_token=`). The preference center's download."""
+    site = public_site(site_key)
+    token = request.headers.get("X-Visitor-Token") or query["visitor_token"]
+    visitor_id = decisions.visitor_from_token(site, token)
+    return portability.visitor_document(site.site_id, site.site_key, visitor_id)
 
 
 @blp.route("/<string:site_key>/policies/<string:label>.txt", methods=["GET"])

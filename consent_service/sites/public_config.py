@@ -35,6 +35,8 @@ SCRIPT_KEYS = {
     "do_not_sell": "dns",
     "notice_description": "notice",
     "separate_consent": "sep",
+    "withdraw": "wd",
+    "preference_center": "pc",
 }
 
 

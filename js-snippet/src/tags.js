@@ -1,7 +1,8 @@
 // Tag control: <script type="text/plain" data-consent="..."> and <iframe data-consent="..."
 // data-src="..."> stay inert until every category they name is granted, then run once, in
 // document order (an external script is waited for before the next one runs), including
-// elements added later. A refused iframe gets a placeholder from `block`.
+// elements added later. A refused iframe gets a placeholder from `block`; a released one whose
+// category is withdrawn is put back to its placeholder.
 import { get } from "./state.js";
 
 const SELECTOR = 'script[type="text/plain"][data-consent],iframe[data-consent]';
@@ -34,12 +35,23 @@ const run = (el) =>
   ));
 
 const release = (el) => {
-  if (done.has(el)) return;
   const denied = el
     .getAttribute("data-consent")
     .split(/\s+/)
     .filter((slug) => slug && !get(slug));
-  if (el.tagName == "IFRAME") {
+  const frame = el.tagName == "IFRAME";
+  if (done.has(el)) {
+    // Withdrawn: a fresh copy that never loaded takes the iframe's place (and gets the
+    // placeholder); a script that ran was replaced by its copy and is never run again.
+    if (frame && denied.length) {
+      const fresh = el.cloneNode();
+      fresh.removeAttribute("src");
+      el.replaceWith(fresh);
+      release(fresh);
+    }
+    return;
+  }
+  if (frame) {
     if (denied.length) return holders.has(el) || holders.set(el, block(el, denied[0]));
     const holder = holders.get(el);
     if (holder) holder.remove();

@@ -10,7 +10,7 @@ const d = document;
 let C, S, locale, tx, actions, policy;
 let sheet, host, root, banner, modal, overlay, returnFocus;
 
-// `actions` are acceptAll, rejectAll, set and decide: what the buttons do.
+// `actions` are acceptAll, rejectAll, set, withdraw and decide: what the buttons do.
 export function initUI(config, strings, language, texts, buttonActions) {
   C = config;
   S = strings;
@@ -157,6 +157,21 @@ export const open = () => {
     }),
   );
   modal.append(row);
+  // Once a choice exists: withdrawing is one click, and the preference center (history,
+  // download, erasure) is a link that carries the visitor token in its fragment, which no
+  // server and no Referer ever sees.
+  if (value?.d) {
+    row.append(button(S.wd, actions.withdraw));
+    const link = h("p");
+    link.append(
+      h("a", 0, S.pc, {
+        href: C.api_base + "/p/" + C.site_key + "?lang=" + locale + "#" + (value.t || ""),
+        target: "_blank",
+        rel: "noopener",
+      }),
+    );
+    modal.append(link);
+  }
   modal.onkeydown = trap;
   root.append(overlay, modal);
   modal.querySelector("input,button").focus();
