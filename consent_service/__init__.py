@@ -128,6 +128,7 @@ def register_blueprints(app: Flask) -> None:
         banner,
         captures,
         console,
+        console_settings,
         console_site,
         demo_pages,
         document,
@@ -148,6 +149,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(demo_pages.blp)
     app.register_blueprint(console.blp)
     app.register_blueprint(console_site.blp)
+    app.register_blueprint(console_settings.blp)
     api.register_blueprint(public.blp)
     api.register_blueprint(site_backend.blp)
     api.register_blueprint(site_settings.blp)
