@@ -81,6 +81,36 @@ def test_every_section_is_a_labelled_form_over_the_saved_document(client, owner,
     assert general["/name"] == site.name and general["/origins"] == "https://www.example.com"
 
 
+@pytest.mark.parametrize("slug", SECTIONS)
+def test_a_section_posted_back_unchanged_changes_nothing(client, owner, site, slug):
+    """The forms round-trip: what a section shows, posted as it is, is the saved document."""
+    owner(client, "owner@example.com")
+    path = f"/console/sites/{site.site_key}/settings/{slug}"
+    form = fields_of(client.get(path).get_data(as_text=True))
+    checked = post(client, path, {**form, "action": "check"}, page=path)
+    assert checked.status_code == 200, checked.get_data(as_text=True)
+    assert "<li>No change.</li>" in checked.get_data(as_text=True)
+
+
+def test_a_form_and_a_text_are_edited_and_saved(client, owner, site):
+    owner(client, "owner@example.com")
+    path = f"/console/sites/{site.site_key}/settings/forms"
+    form = fields_of(client.get(path).get_data(as_text=True))
+    form["/forms/0/separate_consent/en"] = "I agree to the new wording."
+    saved = post(client, path, {**form, "action": "save"}, page=path)
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    path = f"/console/sites/{site.site_key}/settings/texts"
+    form = fields_of(client.get(path).get_data(as_text=True))
+    form["/texts/en/title"] = "Your privacy, your choice"
+    form["/texts/en/policy_link"] = ""  # back to the built-in words
+    saved = post(client, path, {**form, "action": "save"}, page=path)
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    document = settings.export_document(site)
+    assert document["forms"][0]["separate_consent"]["en"] == "I agree to the new wording."
+    assert document["texts"]["en"]["title"] == "Your privacy, your choice"
+    assert "policy_link" not in document["texts"]["en"]
+
+
 def plan_of(html: str) -> str:
     return html.split('<ul class="plan">')[1].split("</ul>")[0]
 
