@@ -292,7 +292,6 @@ def test_owner_edits_settings_through_the_forms_with_plan_findings_and_a_live_pr
         page.get_by_role("button", name="Check", exact=True).click()
         assert "~ category analytics: texts" in page.locator("ul.plan").inner_text()
         assert "New banner version: yes" in page.locator("#review-title + ul + p").inner_text()
-        shoot(page, "settings-forms")
         page.get_by_role("button", name="Save", exact=True).click()
         page.get_by_text("Saved.").wait_for()
 
@@ -306,6 +305,7 @@ def test_owner_edits_settings_through_the_forms_with_plan_findings_and_a_live_pr
         assert "lifetime-too-long" in described.inner_text()
         assert "Errors block the save." in page.get_by_role("alert").inner_text()
         assert "/lifetime_days" in page.locator("ul.plan").inner_text()
+        shoot(page, "settings-forms")  # docs/console-settings.png is its small one
         page.get_by_role("button", name="Save", exact=True).click()
         page.get_by_role("alert").wait_for()
         assert page.get_by_label("Consent kept for (days)").input_value() == "400"

@@ -51,7 +51,10 @@ def draft_preview(site: Site, raw: Any, sink_base: str) -> Preview:
         None,
         document["regions"]["fallback"],  # what a visitor from an unlisted region sees
     )
-    script = build_script(config).body.decode("utf-8")
+    # Served inside a <script> element, which a "</script" would end: "<\/" means the same
+    # in the strings and patterns where the built runtime could hold one (the configuration
+    # has every "<" escaped already, by `script_literal`).
+    script = build_script(config).body.decode("utf-8").replace("</", "<\\/")
     return Preview(script, facts["locales"], document["default_locale"], facts["cookie_name"])
 
 
