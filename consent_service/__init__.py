@@ -129,6 +129,7 @@ def register_blueprints(app: Flask) -> None:
         captures,
         console,
         console_requests,
+        console_settings,
         console_site,
         demo_pages,
         document,
@@ -154,6 +155,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(preferences.blp)
     app.register_blueprint(console.blp)
     app.register_blueprint(console_site.blp)
+    app.register_blueprint(console_settings.blp)
     api.register_blueprint(public.blp)
     api.register_blueprint(site_backend.blp)
     api.register_blueprint(site_settings.blp)

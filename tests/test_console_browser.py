@@ -28,6 +28,7 @@ AXE = ROOT / "js-snippet" / "node_modules" / "axe-core" / "axe.min.js"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 README = {"width": 960, "height": 600}  # docs/console-*.png are copies of these
+SECTIONS = ("general", "texts", "categories", "services", "forms")
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +121,7 @@ def test_operator_sets_up_a_site_and_the_dashboard_counts_a_consent(browser, ser
 
         # Add a service from the catalogue: pick it, add it; the plan shows what changes.
         page.get_by_role("link", name="Settings").click()
+        page.get_by_role("link", name="Advanced (YAML)").click()
         page.get_by_label("Service", exact=True).select_option("hotjar")
         page.get_by_role("button", name="Add to document").click()
         plan = page.locator("ul.plan")
@@ -194,10 +196,12 @@ def test_auditor_exports_sees_no_edit_control_and_is_refused_a_crafted_post(brow
     base = f"{server.base_url}/console/sites/{site.site_key}"
     try:
         sign_in(page, server.base_url, "audit@example.com")
-        for path in ("/", "/settings", "/policies", "/install", "/ledger", "/history", "/outboxes"):
+        for path in ("/", "/settings", "/policies", "/install", "/ledger", "/history", "/outboxes",
+                     *(f"/settings/{slug}" for slug in SECTIONS)):  # fmt: skip
             page.goto(base + path)
             assert page.locator("form[method=post]").count() == 1, path  # signing out only
-            assert page.locator("textarea").count() == 0
+            controls = "main input, main select, textarea" if "/settings/" in path else "textarea"
+            assert page.locator(controls).count() == 0, path
         page.goto(base + "/ledger")
         with page.expect_download() as download:
             page.get_by_role("link", name="Export jsonl").click()
@@ -211,6 +215,17 @@ def test_auditor_exports_sees_no_edit_control_and_is_refused_a_crafted_post(brow
             [base + "/policies", token],
         )
         assert status == 403
+        # So is a POST to each settings form and each preview of a draft.
+        for path in (*(f"/settings/{slug}" for slug in SECTIONS),
+                     *(f"/settings/{slug}/preview" for slug in SECTIONS), "/preview"):  # fmt: skip
+            status = page.evaluate(
+                """async ([url, token]) => (await fetch(url, {method: 'POST',
+                     headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+                     body: new URLSearchParams({csrf_token: token, action: 'save',
+                                                '/name': 'x', document: 'name: x'})})).status""",
+                [base + path, token],
+            )
+            assert status == 403, path
     finally:
         context.close()
 
@@ -240,6 +255,7 @@ def test_axe_finds_nothing_serious_on_any_console_page(browser, server):
             for path in (
                 "/",
                 "/settings",
+                *(f"/settings/{slug}" for slug in SECTIONS),
                 "/history",
                 "/policies",
                 "/install",
@@ -256,3 +272,84 @@ def test_axe_finds_nothing_serious_on_any_console_page(browser, server):
             page.set_viewport_size(DESKTOP)
     finally:
         context.close()
+
+
+def test_owner_edits_settings_through_the_forms_with_plan_findings_and_a_live_preview(
+    browser, server
+):
+    site = server.site
+    make_account("owner@example.com", "owner", site)
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    base = f"{server.base_url}/console/sites/{site.site_key}"
+    try:
+        sign_in(page, server.base_url, "owner@example.com")
+        # A category: rename it; Check shows the plan, Save keeps it.
+        page.goto(base + "/settings/categories")
+        page.locator("#f-categories-1-texts-en-name").fill("Statistics")
+        page.get_by_role("button", name="Check", exact=True).click()
+        assert "~ category analytics: texts" in page.locator("ul.plan").inner_text()
+        assert "New banner version: yes" in page.locator("#review-title + ul + p").inner_text()
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_text("Saved.").wait_for()
+
+        # A linter error beside its field: announced, blocking the save until fixed.
+        page.goto(base + "/settings/general")
+        lifetime = page.get_by_label("Consent kept for (days)")
+        lifetime.fill("400")
+        page.get_by_role("button", name="Check", exact=True).click()
+        assert lifetime.get_attribute("aria-invalid") == "true"
+        described = page.locator("#" + lifetime.get_attribute("aria-describedby"))
+        assert "lifetime-too-long" in described.inner_text()
+        assert "Errors block the save." in page.get_by_role("alert").inner_text()
+        assert "/lifetime_days" in page.locator("ul.plan").inner_text()
+        shoot(page, "settings-forms")  # docs/console-settings.png is its small one
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_role("alert").wait_for()
+        assert page.get_by_label("Consent kept for (days)").input_value() == "400"
+        page.get_by_label("Consent kept for (days)").fill("150")
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_text("Saved.").wait_for()
+
+        # A text: the preview shows the unsaved draft, in each locale and at phone width.
+        page.goto(base + "/settings/texts")
+        frame = page.frame_locator("iframe.preview")
+        frame.locator("#consent-service .b").wait_for()
+        page.locator("#f-texts-en-title").fill("Draft words, not saved")
+        frame.locator("#consent-service .b").get_by_text("Draft words, not saved").wait_for()
+        page.locator("#f-texts-zh-CN-title").fill("未保存的草稿")
+        page.get_by_label("Language", exact=True).select_option("zh-CN")
+        frame.locator("#consent-service .b").get_by_text("未保存的草稿").wait_for()
+        assert frame.locator("html").get_attribute("lang") == "zh-CN"
+        with page.expect_response(lambda r: r.url.endswith("/settings/texts/preview")):
+            page.get_by_label("phone").check()
+        frame.locator("#consent-service .b").get_by_text("未保存的草稿").wait_for()
+        assert page.locator("iframe.preview").get_attribute("width") == "360"
+        assert frame.locator("body").evaluate("b => b.clientWidth") <= 360
+        # Trying the draft's banner records nothing.
+        with page.expect_response(lambda r: "/console/preview-sink/" in r.url) as sink:
+            accept = frame.locator("#consent-service .b").get_by_role("button", name="全部接受")
+            accept.evaluate("button => button.click()")
+        assert sink.value.status == 200
+        served = page.request.get(f"{server.base_url}/c/{site.site_key}.js").text()
+        assert "Draft words" not in served and "We value your privacy" in served
+        page.goto(base + "/settings/texts")
+        page.locator("#f-texts-en-title").fill("Saved words")
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_text("Saved.").wait_for()
+
+        page.goto(base + "/history")
+        entries = page.locator("ol.history > li")
+        assert "owner@example.com" in entries.first.inner_text()
+        assert "texts" in entries.first.inner_text()
+        assert "lifetime_days" in entries.nth(1).inner_text()
+        assert "category analytics" in entries.nth(2).inner_text()
+        assert [text for text in problems if "status of 422" not in text] == []
+    finally:
+        context.close()
+    from consent_service.models import ConsentEvent
+    from tests.conftest import count_rows
+
+    assert count_rows(ConsentEvent) == 0

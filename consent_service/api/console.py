@@ -37,6 +37,8 @@ blp = Blueprint("console", __name__, url_prefix="/console")
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 OPEN_ENDPOINTS = ("console.login",)
+#: Writes nothing, so needs no token: the preview's banner reports its decisions there.
+NO_CSRF_ENDPOINTS = ("console.preview_sink",)
 
 
 def page(template: str, status: int = 200, **context: Any) -> Response:
@@ -82,7 +84,7 @@ def guard() -> ResponseReturnValue | None:
     if site_key is not None:
         site = settings_site(site_key)
         accounts.require(account, site, write=request.method in WRITES)
-    if request.method in WRITES:
+    if request.method in WRITES and request.endpoint not in NO_CSRF_ENDPOINTS:
         csrf.protect()
     return None
 
@@ -182,3 +184,17 @@ def create_account() -> ResponseReturnValue:
 def all_activity() -> ResponseReturnValue:
     operator()
     return page("console/activity.html", entries=activity.recent(), site=None)
+
+
+@blp.route("/preview-sink/", methods=["GET"])
+def preview_sink_base() -> ResponseReturnValue:
+    """The API base the preview's banner is given (so its decisions come to `preview_sink`)."""
+    raise ApiError(404, "Nothing here.", error="not_found")
+
+
+@blp.route("/preview-sink/api/v1/sites/<string:key>/consents", methods=["POST"])
+def preview_sink(key: str) -> ResponseReturnValue:
+    """Where the preview's banner reports a decision: answered, never recorded, so trying the
+    banner in the console leaves the ledger and the dashboard alone."""
+    signed_in()
+    return {"recorded": False}, 200

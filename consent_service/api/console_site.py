@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 from consent_service.api import banner
 from consent_service.api.console import error_page, guard, page, signed_in
 from consent_service.api.ledger import CONTENT_TYPES
-from consent_service.console import accounts, activity, editing, stats
+from consent_service.console import accounts, activity, editing, sections, stats
 from consent_service.console import install as console_install
 from consent_service.console import ledger as console_ledger
 from consent_service.console import outboxes as console_outboxes
@@ -78,27 +78,8 @@ def edit_settings(site_key: str) -> ResponseReturnValue:
         preview_width=360 if request.args.get("width") == "phone" else 900,
         read_hash=request.form.get("hash") or site.settings_hash or "*",
         catalogue=entries,
+        settings_sections=sections.SECTIONS.values(),
     )
-
-
-@blp.route("/preview", methods=["GET"])
-def preview(site_key: str) -> ResponseReturnValue:
-    """The real banner of the site as saved, in the locale asked for, framed by the settings
-    page (the only console page that may be framed, and only by the console itself)."""
-    site = get_site(site_key)
-    locales = site_locales(site)
-    lang = request.args.get("lang", "")
-    lang = lang if lang in locales else site.default_locale
-    response = site_page(
-        "console/preview.html",
-        site_key,
-        lang=lang,
-        script_url=url_for("banner.site_script", name=site.site_key),
-        cookie_name=site.cookie_name,
-    )
-    del response.headers["X-Frame-Options"]
-    response.headers["Content-Security-Policy"] += "; frame-ancestors 'self'"
-    return response
 
 
 @blp.route("/history", methods=["GET"])

@@ -43,10 +43,16 @@ def review(site: Site, text: str) -> Review:
     """A dry run: the plan and every finding, nothing written."""
     try:
         raw = settings.parse_text(text)
-        result = settings.apply_settings(raw, site=site, dry_run=True)
     except settings.SettingsRejected as exc:
         return Review(text, None, [item.as_dict() for item in exc.findings])
-    return Review(text, result, list(result.findings))
+    return review_document(site, raw, text)
+
+
+def review_document(site: Site, raw: Any, text: str | None = None) -> Review:
+    """The dry run of a document already parsed (the section forms build one)."""
+    text = document_text(raw) if text is None else text
+    planned, findings = settings.review_plan(raw, site)
+    return Review(text, planned, [item.as_dict() for item in findings])
 
 
 def save(site: Site, text: str, read_hash: str, account: ConsoleAccount) -> Review:
@@ -54,7 +60,21 @@ def save(site: Site, text: str, read_hash: str, account: ConsoleAccount) -> Revi
     checked = review(site, text)
     if checked.blocked:
         return checked
-    raw = settings.parse_text(text)
+    return save_document(site, settings.parse_text(text), read_hash, account, checked)
+
+
+def save_document(
+    site: Site,
+    raw: Any,
+    read_hash: str,
+    account: ConsoleAccount,
+    checked: Review | None = None,
+) -> Review:
+    """Apply a parsed document the way PUT .../settings does (If-Match on the hash read, a
+    history entry naming the account), unless its dry run has errors."""
+    checked = checked or review_document(site, raw)
+    if checked.blocked:
+        return checked
     who = f"console:{account.id}:{account.email}"[:100]
     result = settings.apply_settings(raw, site=site, actor=who, if_match=[read_hash])
     activity.record(
@@ -69,10 +89,15 @@ def save(site: Site, text: str, read_hash: str, account: ConsoleAccount) -> Revi
 
 def with_catalogue_service(site: Site, entry_id: str) -> str:
     """The current document with one more service taken from the catalogue, for review."""
+    document = settings.export_document(site)
+    return document_text(add_catalogue_service(document, entry_id))
+
+
+def add_catalogue_service(document: dict[str, Any], entry_id: str) -> dict[str, Any]:
+    """`document` with the catalogue's service `entry_id` (and its category when missing)."""
     entry = catalogue.catalogue_entry(entry_id)
     if entry is None:
         raise ApiError(404, "No such catalogue entry.", error="not_found")
-    document = settings.export_document(site)
     services = document.setdefault("services", [])
     if not any(item.get("catalogue") == entry_id for item in services):
         services.append({"slug": entry_id, "catalogue": entry_id})
@@ -82,7 +107,16 @@ def with_catalogue_service(site: Site, entry_id: str) -> str:
     categories = document.setdefault("categories", [])
     if category != "necessary" and not any(c.get("slug") == category for c in categories):
         categories.append({"slug": category})
-    return document_text(document)
+    return document
+
+
+def catalogue_choices() -> list[tuple[str, str]]:
+    """The catalogue as (id, label) for a select."""
+    listed = []
+    for entry in catalogue.catalogue_document()["entries"]:
+        name = entry["name"] if isinstance(entry["name"], str) else entry["name"].get("en", "")
+        listed.append((entry["id"], f"{name} ({entry['default_category']})"))
+    return listed
 
 
 def changes(site: Site) -> list[dict[str, Any]]:

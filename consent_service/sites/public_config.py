@@ -205,33 +205,79 @@ def snippet_config(
     """The configuration embedded in the banner script: every locale, so the browser can pick
     the visitor's language without another request, and the rules of the visitor's region
     only (the banner version names them)."""
-    document = banner_document(site)
-    ga4 = None
-    if site.ga4_measurement_id:
-        ga4 = {
-            "measurement_id": site.ga4_measurement_id,
-            "mode": site.ga4_mode,
-            "script_url": ga4_script_url
-            or f"https://www.googletagmanager.com/gtag/js?id={site.ga4_measurement_id}",
-        }
-    return {
+    facts = {
         "site_key": site.site_key,
-        "api_base": api_base.rstrip("/"),
+        "name": site.name,
         "default_locale": site.default_locale,
+        "locales": site_locales(site),
         "cookie_name": site.cookie_name,
         "cookie_domain": site.cookie_domain,
         "lifetime_days": site.lifetime_days,
-        "rules": rule_set,
         "reask_days": site.reask_after_reject_days,
-        "policy_version": policy_summary(current_policy(site)),
+        "honour_gpc": site.honour_gpc,
+        "consent_mode": site.consent_mode,
+        "ga4_measurement_id": site.ga4_measurement_id,
+        "ga4_mode": site.ga4_mode,
+    }
+    policy = policy_summary(current_policy(site))
+    return script_config(facts, banner_document(site), policy, api_base, ga4_script_url, rule_set)
+
+
+def draft_facts(site_key: str, document: dict[str, Any]) -> dict[str, Any]:
+    """What `script_config` needs of a site, read from a settings document not yet applied
+    (the console's preview of a draft): the same values `settings.write` would store."""
+    return {
+        "site_key": site_key,
+        "name": document["name"],
+        "default_locale": document["default_locale"],
+        "locales": sorted(document["locales"]),
+        "cookie_name": document["cookie"]["name"],
+        "cookie_domain": document["cookie"]["domain"],
+        "lifetime_days": document["lifetime_days"],
+        "reask_days": document["reask_after_reject_days"],
+        "honour_gpc": document["gpc"],
+        "consent_mode": document["consent_mode"],
+        "ga4_measurement_id": document["ga4"]["measurement_id"],
+        "ga4_mode": document["ga4"]["mode"],
+    }
+
+
+def script_config(
+    facts: dict[str, Any],
+    document: dict[str, Any],
+    policy: dict[str, Any] | None,
+    api_base: str,
+    ga4_script_url: str | None,
+    rule_set: str,
+) -> dict[str, Any]:
+    """The script's configuration from a site's facts and its banner document, whether both
+    come from the tables (the served script) or from a draft (the console's preview)."""
+    ga4 = None
+    if facts["ga4_measurement_id"]:
+        ga4 = {
+            "measurement_id": facts["ga4_measurement_id"],
+            "mode": facts["ga4_mode"],
+            "script_url": ga4_script_url
+            or f"https://www.googletagmanager.com/gtag/js?id={facts['ga4_measurement_id']}",
+        }
+    return {
+        "site_key": facts["site_key"],
+        "api_base": api_base.rstrip("/"),
+        "default_locale": facts["default_locale"],
+        "cookie_name": facts["cookie_name"],
+        "cookie_domain": facts["cookie_domain"],
+        "lifetime_days": facts["lifetime_days"],
+        "rules": rule_set,
+        "reask_days": facts["reask_days"],
+        "policy_version": policy,
         "banner_version": rule_banner_hash(document, rule_set),
         "texts": rule_texts(
-            script_texts(document["texts"], site_locales(site), site.name), rule_set
+            script_texts(document["texts"], facts["locales"], facts["name"]), rule_set
         ),
         "categories": document["categories"],
         "services": script_services(document["services"]),
-        "gpc": {"honour": site.honour_gpc},
-        "consent_mode": site.consent_mode,
+        "gpc": {"honour": facts["honour_gpc"]},
+        "consent_mode": facts["consent_mode"],
         "ga4": ga4,
     }
 

@@ -184,7 +184,21 @@ def apply_settings(
         before = current_document(site)
         if if_match is not None and not ({"*", settings_hash(before)} & set(if_match)):
             raise ApiError(412, "The settings changed since you read them.", error="stale")
-    result = plan.Plan(
+    result = plan_of(site, prepared, before, dry_run)
+    if dry_run or not (result.changed or result.new_banner_version):
+        db.session.rollback()
+        return result
+    site = write(site, prepared, actor, result.settings_hash_before, read_hash)
+    result.site_key = site.site_key
+    result.applied = True
+    return result
+
+
+def plan_of(
+    site: Site | None, prepared: Prepared, before: dict[str, Any] | None, dry_run: bool
+) -> plan.Plan:
+    """What applying `prepared` over `before` (the site's current document) would do."""
+    return plan.Plan(
         site_key=site.site_key if site else None,
         creates_site=site is None,
         settings_hash_before=settings_hash(before) if before is not None else None,
@@ -201,13 +215,16 @@ def apply_settings(
         findings=[item.as_dict() for item in prepared.findings],
         dry_run=dry_run,
     )
-    if dry_run or not (result.changed or result.new_banner_version):
-        db.session.rollback()
-        return result
-    site = write(site, prepared, actor, result.settings_hash_before, read_hash)
-    result.site_key = site.site_key
-    result.applied = True
-    return result
+
+
+def review_plan(raw: Any, site: Site) -> tuple[plan.Plan | None, list[lint.Finding]]:
+    """The plan and the findings of a document, even one the linter's errors keep from being
+    applied (an editor shows what would change beside what blocks it); None when the document
+    cannot be read at all. Writes nothing."""
+    prepared, findings = check(raw)
+    if prepared is None:
+        return None, findings
+    return plan_of(site, prepared, current_document(site), True), findings
 
 
 def write(

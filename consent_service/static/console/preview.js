@@ -1,10 +1,9 @@
-// The settings page's preview: forget this browser's own decision so the banner shows, then
-// load the site's real script (allowed by the page's nonce through 'strict-dynamic').
+// The console's preview frame: forget this browser's own decision (its cookie, and any report
+// still queued) so the banner shows; the page's next script is the banner itself.
 (function () {
-  var me = document.currentScript;
-  document.cookie = me.dataset.cookie + "=; Max-Age=0; path=/";
-  var s = document.createElement("script");
-  s.src = me.dataset.src;
-  s.async = true;
-  document.head.appendChild(s);
+  var data = document.currentScript.dataset;
+  document.cookie = data.cookie + "=; Max-Age=0; path=/";
+  try {
+    localStorage.removeItem("cs_q_" + data.site);
+  } catch (e) {}
 })();
