@@ -111,6 +111,12 @@ def test_the_preference_center_shows_changes_exports_withdraws_and_asks_for_eras
     page.get_by_role("button", name="Ask for erasure").click()
     status = page.locator("#erasure-status")
     status.filter(has_text="Your request for erasure was received.").wait_for()
+    follow = status.get_by_role("link", name="Follow your request")
+    assert "/rights/" in (follow.get_attribute("href") or "")
+    request_page = visit.context.new_page()
+    request_page.goto(follow.get_attribute("href") or "")
+    assert "Erasure" in request_page.inner_text("body")
+    request_page.close()
 
     page.get_by_role("button", name="Withdraw all consent").click()
     page.get_by_role("status").filter(has_text="Your consent is withdrawn.").wait_for()

@@ -52,6 +52,15 @@
         status.textContent = response.ok ? erase.dataset.sent : erase.dataset.failed;
         status.dataset.state = response.ok ? "sent" : "failed";
         button.disabled = response.ok;
+        return response.ok ? response.json() : null;
+      })
+      .then(function (answer) {
+        // The request's status page: the visitor can follow it (and keep the link) from here.
+        if (!answer || !answer.status_url) return;
+        var link = document.createElement("a");
+        link.href = answer.status_url + "?lang=" + encodeURIComponent(erase.dataset.lang);
+        link.textContent = erase.dataset.follow;
+        status.append(" ", link);
       })
       .catch(function () {
         status.textContent = erase.dataset.failed;
