@@ -283,3 +283,14 @@ def test_findings_are_placed_beside_the_nearest_field():
     assert placed["/categories/0/texts/zh-CN/name"] == [found[0]]
     assert placed["/categories/0/slug"] == [found[1], found[2]]
     assert elsewhere == [found[3]]
+
+
+def test_only_a_catalogue_service_offers_the_catalogue_s_category():
+    services = [{"slug": "own", "category": "analytics"},
+                {"slug": "ga", "catalogue": "google-analytics-4"}]  # fmt: skip
+    groups = sections.services({"categories": [{"slug": "analytics"}], "services": services})
+    own, ga = ([value for value, _ in group.fields[0].options] for group in groups)
+    assert own == ["analytics"]  # an own service has no catalogue entry to fall back on
+    assert ga == ["", "analytics"]
+    assert groups[0].note == "Its other details are in the advanced editor."
+    assert groups[1].note.startswith("From the catalogue entry google-analytics-4; its other")

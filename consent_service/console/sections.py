@@ -214,11 +214,13 @@ def categories(document: dict[str, Any]) -> list[Group]:
 
 
 def services(document: dict[str, Any]) -> list[Group]:
-    slugs = [("", "(the catalogue's)"), *category_choices(document)]
+    categories = category_choices(document)
     groups = []
     for index, service in enumerate(document.get("services") or []):
         at = f"/services/{index}"
-        source = f"catalogue entry {service['catalogue']}" if service.get("catalogue") else ""
+        entry = service.get("catalogue")
+        # Only a catalogue entry has a category of its own to fall back on.
+        slugs = [("", "(the catalogue's)"), *categories] if entry else categories
         groups.append(
             Group(
                 at,
@@ -227,8 +229,8 @@ def services(document: dict[str, Any]) -> list[Group]:
                     Field(f"{at}/category", "Category", "select", options=slugs),
                     Field(at, "Remove this service", "remove"),
                 ],
-                note=(f"From the {source}; " if source else "")
-                + "its other details are in the advanced editor.",
+                note=(f"From the catalogue entry {entry}; its" if entry else "Its")
+                + " other details are in the advanced editor.",
             )
         )
     return groups
