@@ -389,3 +389,29 @@ def test_the_console_queue_shows_due_dates_and_auditors_get_403(client, site, vi
     bad = client.post(detail_page, data={"action": "close", "outcome": "x", "csrf_token": token})
     assert bad.status_code in (409, 422)
     assert "None overdue" in client.get(page_url).get_data(as_text=True)
+
+
+def test_the_console_downloads_an_access_request_s_data_as_a_step(client, site, visitor):
+    make_account("owner@example.com", "owner", site)
+    asked = requests.open_request(
+        site, "access", channel="visitor_token", actor="visitor", visitor_id=visitor["id"]
+    )
+    erasure = requests.open_request(
+        site, "erasure", channel="site_backend", actor="t", visitor_id="v2"
+    )
+    sign_in(client, "owner@example.com")
+    page_url = f"/console/sites/{site.site_key}/requests/{asked.id}"
+    assert 'value="export"' in client.get(page_url).get_data(as_text=True)
+    token = csrf_token(client, page_url)
+    answer = client.post(page_url, data={"action": "export", "csrf_token": token})
+    assert answer.status_code == 200
+    assert "attachment" in answer.headers["Content-Disposition"]
+    document = json.loads(answer.get_data(as_text=True))
+    assert document["visitor_id"] == visitor["id"] and document["events"]
+    db.session.refresh(asked)
+    assert asked.status == "in_progress"
+    assert "exported" in client.get(page_url).get_data(as_text=True)  # a step, with who
+    other = f"/console/sites/{site.site_key}/requests/{erasure.id}"
+    assert 'value="export"' not in client.get(other).get_data(as_text=True)
+    refused = client.post(other, data={"action": "export", "csrf_token": token})
+    assert refused.status_code == 409

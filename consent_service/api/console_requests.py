@@ -5,7 +5,9 @@ also written to the console's activity log."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, url_for
+import json
+
+from flask import Blueprint, Response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
@@ -66,6 +68,18 @@ def request_action(site_key: str, request_id: int) -> ResponseReturnValue:
     action = request.form.get("action", "")
     note = request.form.get("note", "").strip()[:NOTE_LENGTH] or None
     who = actor(account)
+    if action == "export":
+        # Access and portability: what is held, as a file the owner sends to the requester.
+        document = request_handling.export(site.id, request_id, who)
+        activity.record("request.export", account=account, site_id=site.id, request=request_id)
+        return Response(
+            json.dumps(document, ensure_ascii=False, indent=2),
+            content_type="application/json; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="request-{request_id}.json"',
+                "Cache-Control": "no-store",
+            },
+        )
     if action == "handle":
         request_handling.handle(site.id, request_id, who, note)
     elif action == "note" and note:
