@@ -294,3 +294,11 @@ def test_only_a_catalogue_service_offers_the_catalogue_s_category():
     assert ga == ["", "analytics"]
     assert groups[0].note == "Its other details are in the advanced editor."
     assert groups[1].note.startswith("From the catalogue entry google-analytics-4; its other")
+
+
+def test_every_settings_page_has_a_plain_title(client, owner, site):
+    owner(client, "owner@example.com")
+    for path in [*(f"settings/{slug}" for slug in SECTIONS), "settings"]:
+        html = client.get(f"/console/sites/{site.site_key}/{path}").get_data(as_text=True)
+        title = re.search(r"<title>(.*?)</title>", html, re.S)
+        assert title and "<" not in title.group(1) and title.group(1).startswith("Settings: ")
