@@ -85,9 +85,11 @@ def test_applying_a_file_twice_creates_then_says_no_changes(app, runner, tmp_pat
     assert (
         "new site" in first.output and "(new)" in first.output and "applied to site" in first.output
     )
+    assert "tokens create --site" in first.output  # the way to an admin token
     versions_before = count_rows(BannerVersion)
     second = runner.invoke(args=["sites", "apply", str(path)])
     assert second.exit_code == 0 and "no changes" in second.output, second.output
+    assert "tokens create" not in second.output
     assert count_rows(BannerVersion) == versions_before and count_rows(SettingsChange) == 1
 
 

@@ -79,6 +79,11 @@ def sites_apply(file: Path, site_key: str | None, dry_run: bool, as_json: bool) 
     click.echo(plan.render(result))
     if result.applied:
         click.echo(f"applied to site {result.site_key}")
+        if site is None:  # created here: unlike `sites create`, no admin token was made
+            click.echo(
+                f"no admin token yet: consent-service tokens create --site {result.site_key}"
+                " --role admin"
+            )
 
 
 @sites_group.command("export")
