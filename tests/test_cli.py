@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from consent_service.extensions import db
 from consent_service.models import ApiToken, Site
 from tests.conftest import count_rows
 
@@ -88,6 +89,8 @@ def test_demo_prepares_without_serving(runner):
     first = runner.invoke(args=["demo", "--no-serve"])
     assert first.exit_code == 0, first.output
     assert "site key:" in first.output and "admin token:" in first.output
+    database = next(line for line in first.output.splitlines() if "database:" in line)
+    assert database.split("database:", 1)[1].strip() == str(db.engine.url)  # no password here
     # An owner account for the console, with a password that signs in.
     from consent_service.console import signin
     from consent_service.console.accounts import DEMO_OWNER

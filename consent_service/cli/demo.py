@@ -20,6 +20,7 @@ def demo_command(host: str, port: int, workers: int, no_serve: bool) -> None:
     from flask_migrate import upgrade
 
     from consent_service.console.accounts import DEMO_OWNER, ensure_demo_owner
+    from consent_service.extensions import db
     from consent_service.sites import demo
 
     upgrade()
@@ -40,6 +41,8 @@ def demo_command(host: str, port: int, workers: int, no_serve: bool) -> None:
                 f"  config:       {base_url}/api/v1/sites/{site.site_key}/config",
                 f"  API document: {base_url}/api/openapi.json",
                 f"  health:       {base_url}/readyz",
+                # Where the demo's data lives, so a newcomer can find or remove it.
+                f"  database:     {db.engine.url.render_as_string(hide_password=True)}",
                 f"  console:      {console}",
                 "Press Ctrl+C to stop.",
             ]
