@@ -302,3 +302,15 @@ def test_every_settings_page_has_a_plain_title(client, owner, site):
         html = client.get(f"/console/sites/{site.site_key}/{path}").get_data(as_text=True)
         title = re.search(r"<title>(.*?)</title>", html, re.S)
         assert title and "<" not in title.group(1) and title.group(1).startswith("Settings: ")
+
+
+def test_the_request_due_days_are_set_in_the_general_form(client, owner, site):
+    owner(client, "owner@example.com")
+    path = f"/console/sites/{site.site_key}/settings/general"
+    form = fields_of(client.get(path).get_data(as_text=True))
+    assert form["/rights/due_days"] == "15"
+    saved = post(client, path, {**form, "/rights/due_days": "30", "action": "save"}, page=path)
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    assert settings.export_document(site)["rights"]["due_days"] == 30
+    queue = client.get(f"/console/sites/{site.site_key}/requests/").get_data(as_text=True)
+    assert "due 30 days after" in queue

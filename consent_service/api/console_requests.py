@@ -26,7 +26,7 @@ blp.before_request(guard)
 blp.register_error_handler(ApiError, error_page)
 blp.register_error_handler(CSRFError, error_page)
 
-ACTIONS = ("handle", "note", "close", "reject")
+ACTIONS = ("handle", "export", "note", "close", "reject")
 NOTE_LENGTH = 1000
 
 
@@ -46,6 +46,7 @@ def request_list(site_key: str) -> ResponseReturnValue:
         chosen=status,
         overdue=overdue,
         late=len(requests.overdue_requests(site.id)),
+        due_days=requests.due_days(site),
     )
 
 

@@ -155,6 +155,11 @@ def general(document: dict[str, Any]) -> list[Group]:
             ],
         ),
         Group(
+            "/rights",
+            "Data subject requests",
+            [Field("/rights/due_days", "Answer a request within (days)", "number", optional=False)],
+        ),
+        Group(
             "/ga4",
             "Google Analytics 4",
             [
