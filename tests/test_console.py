@@ -384,3 +384,13 @@ def test_each_failed_sign_in_waits_longer_than_the_last(app, owner):
     assert waits == [0.5, 1.0, 1.5]
     signin.sign_in("owner@example.com", PASSWORD, "192.0.2.0", sleep=waits.append)
     assert len(waits) == 3  # a good sign-in never waits
+
+
+def test_outboxes_say_what_pending_items_wait_for(app, client, owner, site):
+    sign_in(client, "owner@example.com")
+    path = f"/console/sites/{site.site_key}/outboxes"
+    app.config["SMTP_HOST"] = None
+    seen = client.get(path).get_data(as_text=True)
+    assert "NeoCRM is not configured for this site" in seen and "No SMTP server" in seen
+    app.config["SMTP_HOST"] = "smtp.example.com"
+    assert "No SMTP server" not in client.get(path).get_data(as_text=True)

@@ -182,9 +182,9 @@ def ledger_export(site_key: str, fmt: str) -> ResponseReturnValue:
 
 @blp.route("/outboxes", methods=["GET"])
 def outbox_list(site_key: str) -> ResponseReturnValue:
-    return site_page(
-        "console/outboxes.html", site_key, boxes=console_outboxes.overview(get_site(site_key))
-    )
+    mail_configured = bool(current_app.config.get("SMTP_HOST"))
+    boxes = console_outboxes.overview(get_site(site_key), mail_configured)
+    return site_page("console/outboxes.html", site_key, boxes=boxes)
 
 
 @blp.route("/outboxes/retry", methods=["POST"])

@@ -13,6 +13,7 @@ from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.integrations import webhooks
 from consent_service.integrations.crm import leads
+from consent_service.integrations.crm.connection import connection_of
 from consent_service.integrations.mail import outbox as mail_outbox
 from consent_service.models import (
     ConsoleAccount,
@@ -27,7 +28,9 @@ KINDS = ("lead", "mail", "webhook")
 LISTED = 100
 
 
-def overview(site: Site) -> dict[str, Any]:
+def overview(site: Site, mail_configured: bool = True) -> dict[str, Any]:
+    """Counts per status, dead items, and what is missing for pending items ever to leave
+    (no NeoCRM connection for the site, no SMTP host for the service)."""
     mail_counts = dict(
         db.session.execute(
             select(MailMessage.status, func.count())
@@ -50,8 +53,20 @@ def overview(site: Site) -> dict[str, Any]:
         .limit(LISTED)
     ).all()
     return {
-        "crm": {"counts": leads.outbox_counts(site.id), "dead": leads.dead_leads(site.id)},
-        "mail": {"counts": mail_counts, "dead": mail_outbox.dead_messages(site.id)},
+        "crm": {
+            "counts": leads.outbox_counts(site.id),
+            "dead": leads.dead_leads(site.id),
+            "waiting_for": None
+            if connection_of(site.id)
+            else "NeoCRM is not configured for this site: consent-service crm configure",
+        },
+        "mail": {
+            "counts": mail_counts,
+            "dead": mail_outbox.dead_messages(site.id),
+            "waiting_for": None
+            if mail_configured
+            else "No SMTP server is configured (SMTP_HOST): messages wait here",
+        },
         "webhooks": {"counts": webhook_counts, "dead": webhooks.dead_deliveries(site.id)},
         "suppressed": suppressed,
     }
