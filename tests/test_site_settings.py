@@ -309,6 +309,13 @@ def test_demo_applies_its_settings_file(app, runner):
     assert site.allowed_origins == ["http://127.0.0.1:8123", "http://localhost:8123"]
     again = runner.invoke(args=["demo", "--no-serve", "--port", "8123"])
     assert again.exit_code == 0 and count_rows(SettingsChange) == 1
+    edited = {**settings.export_document(site), "lifetime_days": 90}
+    settings.apply_settings(edited, site=site, actor="console:1:owner@demo.example")
+    moved = runner.invoke(args=["demo", "--no-serve", "--port", "8124"])
+    assert moved.exit_code == 0, moved.output
+    kept = settings.current_document(site)
+    assert kept["lifetime_days"] == 90  # the owner's edit survives a restart of the demo
+    assert site.allowed_origins == ["http://127.0.0.1:8124", "http://localhost:8124"]
 
 
 def test_a_site_made_before_settings_documents_exports_and_applies(app):

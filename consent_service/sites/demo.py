@@ -17,6 +17,7 @@ from sqlalchemy import select
 from consent_service.extensions import db
 from consent_service.models import Site
 from consent_service.sites import access, settings, versions
+from consent_service.sites.history import latest_change
 
 DEMO_SITE_NAME = "Demo: Example Technology Inc."
 DEMO_POLICY_LABEL = "2024-09"
@@ -55,8 +56,9 @@ def find_demo_site() -> Site | None:
 
 
 def ensure_demo_site(base_url: str) -> tuple[Site, str]:
-    """The demo site, its settings file applied (created on first run), and a fresh admin token
-    replacing the last one."""
+    """The demo site, its settings file applied (created on first run; on later runs unless
+    someone edited the site in the console or API), and a fresh admin token replacing the last
+    one."""
     site = find_demo_site()
     if site is None:
         site = settings.create_site(document=demo_document(base_url))
@@ -69,7 +71,13 @@ def ensure_demo_site(base_url: str) -> tuple[Site, str]:
             material=True,
         )
     else:
-        settings.apply_settings(demo_document(base_url), site=site)
+        document = demo_document(base_url)
+        latest = latest_change(site)
+        if latest is not None and latest.actor != settings.CLI_ACTOR:
+            # Edited in the console or through the API since: keep that work, and only follow
+            # the port the demo now serves on.
+            document = {**settings.export_document(site), "origins": document["origins"]}
+        settings.apply_settings(document, site=site)
     access.revoke_tokens(site, label="demo")
     _, secret = access.issue_token(site, "admin", label="demo")
     return site, secret
