@@ -38,9 +38,7 @@ from typing import Any
 
 from support import ROOT, backend, prepare_database
 
-GUNICORN_SETTINGS = [
-    "--workers", "2", "--worker-class", "sync", "--backlog", "2048"
-]  # fmt: skip
+GUNICORN_SETTINGS = ["--workers", "2", "--backlog", "2048"]
 
 
 def free_port() -> int:
@@ -49,6 +47,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The rows `--rows` can pick.
+ROWS = ("write", "c64", "config", "304", "script", "limit")
 #: Sealing every second (the default is every ten) keeps the sealer busy during every write run.
 BENCH_APP_ENV = {"LEDGER_SEAL_INTERVAL": "1"}
 #: "Limit on": every write is counted in the database, and none is refused.
@@ -56,9 +56,15 @@ LIMIT_ON_ENV = {"CONSENT_WRITES_PER_CLIENT": "1000000000"}
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], cwd: Path, extra: Sequence[str] = ()) -> Iterator[str]:
+def gunicorn(
+    app: str,
+    env: dict[str, str],
+    cwd: Path,
+    extra: Sequence[str] = (),
+    worker: Sequence[str] = ("--worker-class", "sync"),
+) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", *GUNICORN_SETTINGS, *extra]
+    command = [sys.executable, "-m", "gunicorn", *GUNICORN_SETTINGS, *worker, *extra]
     process = subprocess.Popen(
         [*command, "-b", f"127.0.0.1:{port}", app],
         env={**os.environ, **env},
@@ -128,7 +134,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         hello_url = hello_base + "/hello"
         wrk(hello_url, 2, args.connections)  # warm up
 
-        def measure(endpoint: str, name: str, url: str, **options: Any) -> None:
+        def measure(key: str, endpoint: str, name: str, url: str, **options: Any) -> None:
+            if key not in args.rows:
+                return
             connections = options.pop("connections", args.connections)
             hello = wrk(hello_url, args.seconds, connections)
             figures = wrk(url, args.seconds, connections, **options)
@@ -139,6 +147,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     **figures,
                     "hello": hello["rps"],
                     "ratio": figures["rps"] / hello["rps"],
+                    "load": os.getloadavg()[0],
                 }
             )
 
@@ -152,22 +161,23 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 }
                 post = {"script": str(ROOT / "bench" / "consent_post.lua"), "env": post_env}
                 app_env = {**env, **BENCH_APP_ENV}
-                with gunicorn("wsgi:app", app_env, ROOT) as base:
+                with gunicorn("wsgi:app", app_env, ROOT, worker=args.worker) as base:
                     config_url = f"{base}/api/v1/sites/{site['site_key']}/config"
                     script_url = f"{base}/c/{site['site_key']}.js"
                     etag = urllib.request.urlopen(config_url).headers["ETag"]
                     wrk(config_url, 2, args.connections)
                     wrk(base, 2, args.connections, **post)
-                    measure("POST consents", name, base, **post)
-                    measure("POST consents c64", name, base, connections=64, **post)
-                    measure("GET config", name, config_url)
-                    measure(
-                        "GET config (304)", name, config_url, headers=[f"If-None-Match: {etag}"]
-                    )
-                    measure("GET banner script", name, script_url)
-                with gunicorn("wsgi:app", {**app_env, **LIMIT_ON_ENV}, ROOT) as base:
-                    wrk(base, 2, args.connections, **post)
-                    measure("POST limit on", name, base, **post)
+                    measure("write", "POST consents", name, base, **post)
+                    measure("c64", "POST consents c64", name, base, connections=64, **post)
+                    measure("config", "GET config", name, config_url)
+                    headers = [f"If-None-Match: {etag}"]
+                    measure("304", "GET config (304)", name, config_url, headers=headers)
+                    measure("script", "GET banner script", name, script_url)
+                if "limit" in args.rows:
+                    limit_env = {**app_env, **LIMIT_ON_ENV}
+                    with gunicorn("wsgi:app", limit_env, ROOT, worker=args.worker) as base:
+                        wrk(base, 2, args.connections, **post)
+                        measure("limit", "POST limit on", name, base, **post)
                 if args.profile:
                     profile_write(app_env, post, args.seconds, args.connections)
     return rows
@@ -199,18 +209,37 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     parser.add_argument("--profile", action="store_true", help="profile one worker's writes")
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help=f"which rows, comma-separated (default all: {','.join(ROWS)})",
+    )
+    parser.add_argument(
+        "--worker",
+        default="sync",
+        help="the app's gunicorn worker: sync, or gthread:N for N threads per worker",
+    )
     args = parser.parse_args()
     args.backends = [args.only] if args.only else ["sqlite", "postgresql"]
+    args.rows = set(args.rows.split(","))
+    if not args.rows <= set(ROWS):
+        parser.error(f"--rows takes {','.join(ROWS)}")
+    kind, _, threads = args.worker.partition(":")
+    args.worker = ["--worker-class", kind] + (["--threads", threads] if threads else [])
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     rows = run(args)
-    print(f"gunicorn {' '.join(GUNICORN_SETTINGS)}; wrk -t2 -c{args.connections} -d{args.seconds}s")
-    header = ["req/s", "p50 ms", "p99 ms", "ratio", "non-2xx", "hello/s"]
+    print(
+        f"gunicorn {' '.join(GUNICORN_SETTINGS + args.worker)} (hello-world: sync); "
+        f"wrk -t2 -c{args.connections} -d{args.seconds}s"
+    )
+    header = ["req/s", "p50 ms", "p99 ms", "ratio", "non-2xx", "hello/s", "load"]
     print(f"{'backend':<11}{'endpoint':<20}" + "".join(f"{name:>9}" for name in header))
     for row in rows:
         print(
             f"{row['backend']:<11}{row['endpoint']:<20}{row['rps']:>9.0f}{row['p50_ms']:>9.2f}"
             f"{row['p99_ms']:>9.2f}{row['ratio']:>9.2f}{row['errors']:>9.0f}{row['hello']:>9.0f}"
+            f"{row['load']:>9.2f}"
         )
 
 

@@ -142,7 +142,7 @@ def run(name: str, args: argparse.Namespace) -> None:
                 profile.enable()
                 time_loop(apps[endpoint], makers[endpoint], args.requests, EXPECTED[endpoint])
                 profile.disable()
-                pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "25")))
                 continue
             rounds = [
                 time_loop(apps[endpoint], makers[endpoint], args.requests, EXPECTED[endpoint])
