@@ -147,7 +147,7 @@ def write_together(session: Any, work: Callable[[], T]) -> T:
             queue = _pending.setdefault(path, deque())
         queue.append(mine)
         with sqlite_writer(engine):
-            if not mine.done:
+            while not mine.done:  # the oldest first: more than a batch may be waiting
                 batch = [queue.popleft() for _ in range(min(len(queue), GROUP_COMMIT_MAX))]
                 _run_batch(session, batch)
     if mine.error is not None:

@@ -74,3 +74,14 @@ def test_a_failing_write_costs_the_others_nothing(client, site):
         )
     )
     assert kept == "custom"
+
+
+def test_more_waiting_writes_than_a_batch_takes_are_all_written(client, site, monkeypatch):
+    monkeypatch.setattr(database, "GROUP_COMMIT_MAX", 2)
+    bodies = [decision_body(site) for _ in range(5)]
+    client.get(f"/api/v1/sites/{site.site_key}/config")
+    commits = count_commits()
+    assert post_together(client, site, bodies) == [201] * 5
+    assert count_rows(ConsentEvent) == 5
+    if db.engine.dialect.name == "sqlite":
+        assert commits[0] == 3
