@@ -8,9 +8,11 @@ rounds) and the load average, so a step on the write path can be judged on a sha
 where wrk's figures are noise.
 
     python bench/inprocess.py [--requests 2000] [--rounds 5] [--only sqlite|postgresql]
-        [--endpoint write|config|304|script|hello] [--profile]
+        [--endpoint write|config|304|script|hello] [--profile] [--threads N]
 
-`--profile` prints the 25 entries with most cumulative time of the first endpoint's loop.
+`--threads N` posts the writes from N threads at once (what a gthread worker does) and prints
+writes/s with group commit and without, the rounds interleaved. `--profile` prints the 25
+entries with most cumulative time of the first endpoint's loop (BENCH_PROFILE_LINES for more).
 Run it under `valgrind --tool=callgrind` with `--requests 200 --rounds 1` for instruction counts.
 """
 
@@ -120,6 +122,40 @@ def time_loop(
     return wall * 1000 / count, cpu * 1000 / count
 
 
+def threaded_writes(app: Any, make: Callable[[], dict[str, Any]], args: argparse.Namespace) -> None:
+    """Writes from `--threads` threads at once (as a gthread worker's threads would make them):
+    writes/s of the process, with group commit and without (GROUP_COMMIT_MAX 1)."""
+    import threading
+
+    from consent_service import database
+
+    rates: dict[int, list[float]] = {database.GROUP_COMMIT_MAX: [], 1: []}
+    per_thread = args.requests // args.threads
+
+    def work(mine: list[dict[str, Any]]) -> None:
+        for env in mine:
+            status = call(app, env)
+            assert status.startswith("201"), status
+
+    for _ in range(args.rounds):
+        for batch_max, measured in rates.items():
+            database.GROUP_COMMIT_MAX = batch_max
+            envs = [[make() for _ in range(per_thread)] for _ in range(args.threads)]
+            threads = [threading.Thread(target=work, args=(mine,)) for mine in envs]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            measured.append(per_thread * args.threads / (time.perf_counter() - started))
+    for batch_max, measured in rates.items():
+        print(
+            f"{args.only:<11}write x{args.threads:<3} group commit max {batch_max:<3}"
+            f"{statistics.median(measured):>8.0f} writes/s  (load {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
+
+
 def run(name: str, args: argparse.Namespace) -> None:
     with backend(name) as env:
         site = prepare_database(env)
@@ -134,6 +170,10 @@ def run(name: str, args: argparse.Namespace) -> None:
         makers = requests(app, site)
         makers["hello"] = lambda: environ("GET", "/hello")
         apps = {**{endpoint: app for endpoint in makers}, "hello": hello}
+        if args.threads:
+            time_loop(app, makers["write"], 200, "201")
+            threaded_writes(app, makers["write"], args)
+            return
         endpoints = [args.endpoint] if args.endpoint else list(makers)
         for endpoint in endpoints:
             time_loop(apps[endpoint], makers[endpoint], 200, EXPECTED[endpoint])  # warm up
@@ -142,7 +182,8 @@ def run(name: str, args: argparse.Namespace) -> None:
                 profile.enable()
                 time_loop(apps[endpoint], makers[endpoint], args.requests, EXPECTED[endpoint])
                 profile.disable()
-                pstats.Stats(profile).sort_stats("cumulative").print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "25")))
+                lines = int(os.environ.get("BENCH_PROFILE_LINES", "25"))
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(lines)
                 continue
             rounds = [
                 time_loop(apps[endpoint], makers[endpoint], args.requests, EXPECTED[endpoint])
@@ -171,6 +212,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     parser.add_argument("--endpoint", choices=list(EXPECTED), default=None)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="N threads writing, with and without group commit"
+    )
     args = parser.parse_args()
     if args.only:
         run(args.only, args)
