@@ -216,8 +216,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--worker",
-        default="sync",
-        help="the app's gunicorn worker: sync, or gthread:N for N threads per worker",
+        default="gthread:4",
+        help="the app's gunicorn worker: gthread:N (N threads per worker; the bundled\n"
+        "settings' gthread:4 by default) or sync",
     )
     args = parser.parse_args()
     args.backends = [args.only] if args.only else ["sqlite", "postgresql"]
