@@ -1,17 +1,22 @@
 """Throughput and latency of the consent API against a hello-world baseline.
 
-Starts gunicorn (2 workers) on loopback serving consent-service on SQLite and on PostgreSQL,
-and a hello-world Flask app under the same gunicorn settings; drives each with wrk for a fixed
+Starts gunicorn (2 workers, 4 threads each as the bundled settings; `--worker sync` for sync
+workers) on loopback serving consent-service on SQLite and on PostgreSQL, and a hello-world
+Flask app (2 sync workers, its fastest); drives each with wrk for a fixed
 time and prints requests/s, p50 and p99 latency and the ratio. The hello-world app is measured
 again right before every row and the ratio is to that run, so a machine whose load changes
 during the run (other work, thermal limits) still gives comparable ratios; `hello/s` shows it.
 
 Rows per backend: the consent write (the sealer runs every second in the same processes, so
 writes are measured while the ledger is being sealed), the write with 64 connections, the
-write with the per-client limit on (every write counted; the allowance set far above what the
-run posts), the config GET, its 304, and the banner script GET.
+config GET, its 304, the banner script GET, the write while another process seals a backlog of
+`--seal-backlog` events (`ledger seal`, batches of 250; the p99 says how long a batch holds
+SQLite's write lock), and the write with the per-client limit on (every write counted; the
+allowance set far above what the run posts). `--rows` picks some of them.
 
     python bench/api.py [--seconds 10] [--connections 16] [--only sqlite|postgresql] [--profile]
+        [--rows write,c64,config,304,script,sealing,limit] [--worker gthread:4|sync]
+        [--seal-backlog 30000]
 
 `--profile` also runs the write once more under cProfile and prints the ten entries of one
 worker with the most cumulative time. Needs wrk (`apt-get install wrk`) and PostgreSQL at
@@ -48,7 +53,7 @@ def free_port() -> int:
 
 
 #: The rows `--rows` can pick.
-ROWS = ("write", "c64", "config", "304", "script", "limit")
+ROWS = ("write", "c64", "config", "304", "script", "sealing", "limit")
 #: Sealing every second (the default is every ten) keeps the sealer busy during every write run.
 BENCH_APP_ENV = {"LEDGER_SEAL_INTERVAL": "1"}
 #: "Limit on": every write is counted in the database, and none is refused.
@@ -173,6 +178,18 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     headers = [f"If-None-Match: {etag}"]
                     measure("304", "GET config (304)", name, config_url, headers=headers)
                     measure("script", "GET banner script", name, script_url)
+                if "sealing" in args.rows:
+                    quiet_env = {**app_env, "LEDGER_AUTOSEAL": "0"}
+                    with gunicorn("wsgi:app", quiet_env, ROOT, worker=args.worker) as base:
+                        wrk(base, 2, args.connections, **post)
+                        with sealing(env, site["site_key"], args.seal_backlog) as sealed:
+                            measure("sealing", "POST while sealing", name, base, **post)
+                        print(
+                            f"{name}: `ledger seal` of a {args.seal_backlog:,}-event backlog "
+                            f"during the write: {sealed['sealed']:,} events in "
+                            f"{sealed['seconds']:.1f} s",
+                            flush=True,
+                        )
                 if "limit" in args.rows:
                     limit_env = {**app_env, **LIMIT_ON_ENV}
                     with gunicorn("wsgi:app", limit_env, ROOT, worker=args.worker) as base:
@@ -181,6 +198,24 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 if args.profile:
                     profile_write(app_env, post, args.seconds, args.connections)
     return rows
+
+
+@contextmanager
+def sealing(env: dict[str, str], site_key: str, backlog: int) -> Iterator[dict[str, Any]]:
+    """A backlog of unsealed events, sealed by another process (as `consent-service ledger
+    seal` does, in batches) while the caller measures; the sealer's figures once it is done."""
+    import threading
+
+    from ledger import run_step
+
+    run_step(env, "seed", site_key, str(backlog))
+    figures: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: figures.update(run_step(env, "seal")))
+    thread.start()
+    try:
+        yield figures
+    finally:
+        thread.join()
 
 
 def profile_write(
@@ -209,6 +244,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     parser.add_argument("--profile", action="store_true", help="profile one worker's writes")
+    parser.add_argument(
+        "--seal-backlog",
+        type=int,
+        default=30000,
+        help="unsealed events that another process seals during the `sealing` row",
+    )
     parser.add_argument(
         "--rows",
         default=",".join(ROWS),
