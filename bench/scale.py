@@ -18,8 +18,9 @@ At each size (a tenth of `--events`, then `--events`):
         [--seal-events 20000]
 
 Needs wrk and PostgreSQL at TEST_POSTGRES_URL, and disk for the ledger (about 1 GB per
-million events with its indexes). `--events 1000000` took 10 minutes on the shared 2-core
-machine; 10 million take about ten times as long, mostly the prefill and the export.
+million events with its indexes). `--events 1000000` took 6 minutes on the shared 2-core
+machine (load 6); 10 million should take 30 to 40 minutes, mostly the prefill (about 10,000
+events/s) and the export (about a minute per million events).
 """
 
 from __future__ import annotations
