@@ -21,6 +21,8 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from consent_service.errors import ApiError
+
 SQLITE_BUSY_TIMEOUT_MS = 15000
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -121,7 +123,9 @@ class _Pending:
     error: BaseException | None = None
 
 
-_pending: dict[str, deque[_Pending]] = {}
+#: Waiting writes per SQLite file and engine: one app's leader never runs another app's work
+#: (its settings, e.g. the per-client limit, could differ), though both queue on the file.
+_pending: dict[tuple[str, int], deque[_Pending]] = {}
 
 
 def write_together(session: Any, work: Callable[[], T]) -> T:
@@ -144,7 +148,7 @@ def write_together(session: Any, work: Callable[[], T]) -> T:
         _settle(session, mine)
     else:
         with _registry:
-            queue = _pending.setdefault(path, deque())
+            queue = _pending.setdefault((path, id(engine)), deque())
         queue.append(mine)
         with sqlite_writer(engine):
             while not mine.done:  # the oldest first: more than a batch may be waiting
@@ -173,9 +177,14 @@ def _run_batch(session: Any, batch: list[_Pending]) -> None:
         for pending in batch:
             _settle(session, pending)
     finally:
-        for pending in batch:  # interrupted (a worker's timeout): nothing of it was committed
+        for pending in batch:  # the leader was interrupted (a worker's timeout) before these
             if not pending.done:
-                pending.error = RuntimeError("The write was interrupted; nothing was written.")
+                pending.error = ApiError(
+                    503,
+                    "The write was interrupted; send it again.",
+                    error="write_interrupted",
+                    headers={"Retry-After": "1"},
+                )
                 pending.done = True
 
 

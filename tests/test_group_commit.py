@@ -32,7 +32,7 @@ def post_together(client: Any, site: Any, bodies: list[dict[str, Any]]) -> list[
         for thread in threads:
             thread.start()
         if path is not None:
-            while len(database._pending.get(path, ())) < len(bodies):
+            while len(database._pending.get((path, id(db.engine)), ())) < len(bodies):
                 time.sleep(0.01)
     for thread in threads:
         thread.join()
@@ -85,3 +85,51 @@ def test_more_waiting_writes_than_a_batch_takes_are_all_written(client, site, mo
     assert count_rows(ConsentEvent) == 5
     if db.engine.dialect.name == "sqlite":
         assert commits[0] == 3
+
+
+def test_a_leader_interrupted_mid_batch_leaves_nothing_and_the_others_retry(app, site):
+    """A worker's timeout (SystemExit) in the thread writing a batch: nothing of the batch is
+    kept, the interrupted thread stops, and every other write of it is told to send again."""
+    from consent_service.errors import ApiError
+    from consent_service.models import ConsentWriteCounter
+
+    outcomes: list[str] = []
+
+    def write(window: int, interrupt: bool) -> None:
+        def work() -> None:
+            db.session.execute(
+                sa.insert(ConsentWriteCounter).values(
+                    site_id=site.id, client="192.0.2.0/24", window_start=window, count=1
+                )
+            )
+            if interrupt:
+                raise SystemExit(1)
+
+        with app.app_context():
+            try:
+                database.write_together(db.session, work)
+                outcomes.append("written")
+            except SystemExit:
+                outcomes.append("interrupted")
+            except ApiError as exc:
+                outcomes.append(f"{exc.code} {exc.error}")
+
+    threads = [
+        threading.Thread(target=write, args=(1, False)),
+        threading.Thread(target=write, args=(2, True)),
+    ]
+    path = database._writer_path(db.engine)
+    with database.sqlite_writer(db.engine):
+        for thread in threads:
+            thread.start()
+        if path is not None:
+            while len(database._pending.get((path, id(db.engine)), ())) < 2:
+                time.sleep(0.01)
+    for thread in threads:
+        thread.join()
+    if path is not None:
+        assert sorted(outcomes) == ["503 write_interrupted", "interrupted"]
+        assert count_rows(ConsentWriteCounter) == 0
+    else:
+        assert sorted(outcomes) == ["interrupted", "written"]
+        assert count_rows(ConsentWriteCounter) == 1
