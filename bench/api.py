@@ -2,7 +2,8 @@
 
 Starts gunicorn (2 workers, 4 threads each as the bundled settings; `--worker sync` for sync
 workers) on loopback serving consent-service on SQLite and on PostgreSQL, and a hello-world
-Flask app (2 sync workers, its fastest); drives each with wrk for a fixed
+Flask app under the same gunicorn settings (a threaded worker keeps wrk's connections alive, a
+sync one closes each: only the same settings compare); drives each with wrk for a fixed
 time and prints requests/s, p50 and p99 latency and the ratio. The hello-world app is measured
 again right before every row and the ratio is to that run, so a machine whose load changes
 during the run (other work, thermal limits) still gives comparable ratios; `hello/s` shows it.
@@ -135,7 +136,7 @@ def _latency(output: str, percentile: str) -> float:
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    with gunicorn("hello_app:app", {}, ROOT / "bench") as hello_base:
+    with gunicorn("hello_app:app", {}, ROOT / "bench", worker=args.worker) as hello_base:
         hello_url = hello_base + "/hello"
         wrk(hello_url, 2, args.connections)  # warm up
 
@@ -272,7 +273,7 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
     rows = run(args)
     print(
-        f"gunicorn {' '.join(GUNICORN_SETTINGS + args.worker)} (hello-world: sync); "
+        f"gunicorn {' '.join(GUNICORN_SETTINGS + args.worker)} (hello-world alike); "
         f"wrk -t2 -c{args.connections} -d{args.seconds}s"
     )
     header = ["req/s", "p50 ms", "p99 ms", "ratio", "non-2xx", "hello/s", "load"]
