@@ -13,7 +13,6 @@ where wrk's figures are noise.
 `--threads N` posts the writes from N threads at once (what a gthread worker does) and prints
 writes/s with group commit and without, the rounds interleaved. `--profile` prints the 25
 entries with most cumulative time of the first endpoint's loop (BENCH_PROFILE_LINES for more).
-Run it under `valgrind --tool=callgrind` with `--requests 200 --rounds 1` for instruction counts.
 """
 
 from __future__ import annotations
