@@ -1,17 +1,23 @@
 """Throughput and latency of the consent API against a hello-world baseline.
 
-Starts gunicorn (2 workers) on loopback serving consent-service on SQLite and on PostgreSQL,
-and a hello-world Flask app under the same gunicorn settings; drives each with wrk for a fixed
+Starts gunicorn (2 workers, 4 threads each as the bundled settings; `--worker sync` for sync
+workers) on loopback serving consent-service on SQLite and on PostgreSQL, and a hello-world
+Flask app under the same gunicorn settings (a threaded worker keeps wrk's connections alive, a
+sync one closes each: only the same settings compare); drives each with wrk for a fixed
 time and prints requests/s, p50 and p99 latency and the ratio. The hello-world app is measured
 again right before every row and the ratio is to that run, so a machine whose load changes
 during the run (other work, thermal limits) still gives comparable ratios; `hello/s` shows it.
 
 Rows per backend: the consent write (the sealer runs every second in the same processes, so
 writes are measured while the ledger is being sealed), the write with 64 connections, the
-write with the per-client limit on (every write counted; the allowance set far above what the
-run posts), the config GET, its 304, and the banner script GET.
+config GET, its 304, the banner script GET, the write while another process seals a backlog of
+`--seal-backlog` events (`ledger seal`, batches of 250; the p99 says how long a batch holds
+SQLite's write lock), and the write with the per-client limit on (every write counted; the
+allowance set far above what the run posts). `--rows` picks some of them.
 
     python bench/api.py [--seconds 10] [--connections 16] [--only sqlite|postgresql] [--profile]
+        [--rows write,c64,config,304,script,sealing,limit] [--worker gthread:4|sync]
+        [--seal-backlog 30000]
 
 `--profile` also runs the write once more under cProfile and prints the ten entries of one
 worker with the most cumulative time. Needs wrk (`apt-get install wrk`) and PostgreSQL at
@@ -38,9 +44,7 @@ from typing import Any
 
 from support import ROOT, backend, prepare_database
 
-GUNICORN_SETTINGS = [
-    "--workers", "2", "--worker-class", "sync", "--backlog", "2048"
-]  # fmt: skip
+GUNICORN_SETTINGS = ["--workers", "2", "--backlog", "2048"]
 
 
 def free_port() -> int:
@@ -49,6 +53,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The rows `--rows` can pick.
+ROWS = ("write", "c64", "config", "304", "script", "sealing", "limit")
 #: Sealing every second (the default is every ten) keeps the sealer busy during every write run.
 BENCH_APP_ENV = {"LEDGER_SEAL_INTERVAL": "1"}
 #: "Limit on": every write is counted in the database, and none is refused.
@@ -56,9 +62,15 @@ LIMIT_ON_ENV = {"CONSENT_WRITES_PER_CLIENT": "1000000000"}
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], cwd: Path, extra: Sequence[str] = ()) -> Iterator[str]:
+def gunicorn(
+    app: str,
+    env: dict[str, str],
+    cwd: Path,
+    extra: Sequence[str] = (),
+    worker: Sequence[str] = ("--worker-class", "sync"),
+) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", *GUNICORN_SETTINGS, *extra]
+    command = [sys.executable, "-m", "gunicorn", *GUNICORN_SETTINGS, *worker, *extra]
     process = subprocess.Popen(
         [*command, "-b", f"127.0.0.1:{port}", app],
         env={**os.environ, **env},
@@ -124,11 +136,13 @@ def _latency(output: str, percentile: str) -> float:
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    with gunicorn("hello_app:app", {}, ROOT / "bench") as hello_base:
+    with gunicorn("hello_app:app", {}, ROOT / "bench", worker=args.worker) as hello_base:
         hello_url = hello_base + "/hello"
         wrk(hello_url, 2, args.connections)  # warm up
 
-        def measure(endpoint: str, name: str, url: str, **options: Any) -> None:
+        def measure(key: str, endpoint: str, name: str, url: str, **options: Any) -> None:
+            if key not in args.rows:
+                return
             connections = options.pop("connections", args.connections)
             hello = wrk(hello_url, args.seconds, connections)
             figures = wrk(url, args.seconds, connections, **options)
@@ -139,6 +153,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     **figures,
                     "hello": hello["rps"],
                     "ratio": figures["rps"] / hello["rps"],
+                    "load": os.getloadavg()[0],
                 }
             )
 
@@ -152,25 +167,56 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 }
                 post = {"script": str(ROOT / "bench" / "consent_post.lua"), "env": post_env}
                 app_env = {**env, **BENCH_APP_ENV}
-                with gunicorn("wsgi:app", app_env, ROOT) as base:
+                with gunicorn("wsgi:app", app_env, ROOT, worker=args.worker) as base:
                     config_url = f"{base}/api/v1/sites/{site['site_key']}/config"
                     script_url = f"{base}/c/{site['site_key']}.js"
                     etag = urllib.request.urlopen(config_url).headers["ETag"]
                     wrk(config_url, 2, args.connections)
                     wrk(base, 2, args.connections, **post)
-                    measure("POST consents", name, base, **post)
-                    measure("POST consents c64", name, base, connections=64, **post)
-                    measure("GET config", name, config_url)
-                    measure(
-                        "GET config (304)", name, config_url, headers=[f"If-None-Match: {etag}"]
-                    )
-                    measure("GET banner script", name, script_url)
-                with gunicorn("wsgi:app", {**app_env, **LIMIT_ON_ENV}, ROOT) as base:
-                    wrk(base, 2, args.connections, **post)
-                    measure("POST limit on", name, base, **post)
+                    measure("write", "POST consents", name, base, **post)
+                    measure("c64", "POST consents c64", name, base, connections=64, **post)
+                    measure("config", "GET config", name, config_url)
+                    headers = [f"If-None-Match: {etag}"]
+                    measure("304", "GET config (304)", name, config_url, headers=headers)
+                    measure("script", "GET banner script", name, script_url)
+                if "sealing" in args.rows:
+                    quiet_env = {**app_env, "LEDGER_AUTOSEAL": "0"}
+                    with gunicorn("wsgi:app", quiet_env, ROOT, worker=args.worker) as base:
+                        wrk(base, 2, args.connections, **post)
+                        with sealing(env, site["site_key"], args.seal_backlog) as sealed:
+                            measure("sealing", "POST while sealing", name, base, **post)
+                        print(
+                            f"{name}: `ledger seal` of a {args.seal_backlog:,}-event backlog "
+                            f"during the write: {sealed['sealed']:,} events in "
+                            f"{sealed['seconds']:.1f} s",
+                            flush=True,
+                        )
+                if "limit" in args.rows:
+                    limit_env = {**app_env, **LIMIT_ON_ENV}
+                    with gunicorn("wsgi:app", limit_env, ROOT, worker=args.worker) as base:
+                        wrk(base, 2, args.connections, **post)
+                        measure("limit", "POST limit on", name, base, **post)
                 if args.profile:
                     profile_write(app_env, post, args.seconds, args.connections)
     return rows
+
+
+@contextmanager
+def sealing(env: dict[str, str], site_key: str, backlog: int) -> Iterator[dict[str, Any]]:
+    """A backlog of unsealed events, sealed by another process (as `consent-service ledger
+    seal` does, in batches) while the caller measures; the sealer's figures once it is done."""
+    import threading
+
+    from ledger import run_step
+
+    run_step(env, "seed", site_key, str(backlog))
+    figures: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: figures.update(run_step(env, "seal")))
+    thread.start()
+    try:
+        yield figures
+    finally:
+        thread.join()
 
 
 def profile_write(
@@ -199,18 +245,44 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     parser.add_argument("--profile", action="store_true", help="profile one worker's writes")
+    parser.add_argument(
+        "--seal-backlog",
+        type=int,
+        default=30000,
+        help="unsealed events that another process seals during the `sealing` row",
+    )
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help=f"which rows, comma-separated (default all: {','.join(ROWS)})",
+    )
+    parser.add_argument(
+        "--worker",
+        default="gthread:4",
+        help="the app's gunicorn worker: gthread:N (N threads per worker; the bundled\n"
+        "settings' gthread:4 by default) or sync",
+    )
     args = parser.parse_args()
     args.backends = [args.only] if args.only else ["sqlite", "postgresql"]
+    args.rows = set(args.rows.split(","))
+    if not args.rows <= set(ROWS):
+        parser.error(f"--rows takes {','.join(ROWS)}")
+    kind, _, threads = args.worker.partition(":")
+    args.worker = ["--worker-class", kind] + (["--threads", threads] if threads else [])
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     rows = run(args)
-    print(f"gunicorn {' '.join(GUNICORN_SETTINGS)}; wrk -t2 -c{args.connections} -d{args.seconds}s")
-    header = ["req/s", "p50 ms", "p99 ms", "ratio", "non-2xx", "hello/s"]
+    print(
+        f"gunicorn {' '.join(GUNICORN_SETTINGS + args.worker)} (hello-world alike); "
+        f"wrk -t2 -c{args.connections} -d{args.seconds}s"
+    )
+    header = ["req/s", "p50 ms", "p99 ms", "ratio", "non-2xx", "hello/s", "load"]
     print(f"{'backend':<11}{'endpoint':<20}" + "".join(f"{name:>9}" for name in header))
     for row in rows:
         print(
             f"{row['backend']:<11}{row['endpoint']:<20}{row['rps']:>9.0f}{row['p50_ms']:>9.2f}"
             f"{row['p99_ms']:>9.2f}{row['ratio']:>9.2f}{row['errors']:>9.0f}{row['hello']:>9.0f}"
+            f"{row['load']:>9.2f}"
         )
 
 

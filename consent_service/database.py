@@ -11,13 +11,17 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from consent_service.errors import ApiError
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -65,6 +69,15 @@ _writer_threads: dict[str, threading.Lock] = {}
 _registry = threading.Lock()
 
 
+def _writer_path(engine: Any) -> str | None:
+    """The SQLite file whose writers queue on a lock file; None for PostgreSQL, an in-memory
+    or a URI database (e.g. read-only): SQLite's own locking only."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return str(path)
+
+
 @contextmanager
 def sqlite_writer(engine: Any) -> Iterator[None]:
     """Wait for SQLite's single writer slot in a queue that wakes at once, not in SQLite's.
@@ -74,9 +87,9 @@ def sqlite_writer(engine: Any) -> Iterator[None]:
     writers (a consent, a sealing batch) first take an exclusive lock on a file beside the
     database (flock, shared by every process on the host) and a thread lock (flock is per
     process); whoever waits is woken the moment it is free. Nothing on PostgreSQL."""
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file:"):
-        yield  # an in-memory or URI database (e.g. read-only): SQLite's own locking only
+    path = _writer_path(engine)
+    if path is None:
+        yield
         return
     with _registry:
         if path not in _writer_files:
@@ -95,3 +108,96 @@ def sqlite_writer(engine: Any) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+T = TypeVar("T")
+#: The most writes one SQLite transaction takes for others: bounds the leader's own wait.
+GROUP_COMMIT_MAX = 64
+
+
+@dataclass
+class _Pending:
+    work: Callable[[], Any]
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+
+
+#: Waiting writes per SQLite file and engine: one app's leader never runs another app's work
+#: (its settings, e.g. the per-client limit, could differ), though both queue on the file.
+_pending: dict[tuple[str, int], deque[_Pending]] = {}
+
+
+def write_together(session: Any, work: Callable[[], T]) -> T:
+    """Run `work` (statements in `session`, no commit) and commit it; answer only once it is
+    durable. Raises what `work` raised, with nothing of it written.
+
+    On SQLite every commit is an fsync, and writers take turns: under concurrency (threaded
+    workers) the commits, not the statements, were the write path's limit. So the thread
+    that gets the writer lock runs the work of every thread waiting for it in its own
+    transaction and commits once (group commit); each waiting thread then finds its work done.
+    If any work of a batch fails, the batch is rolled back and each work runs again alone, so
+    one bad write (a replayed event id, a refused client) never costs the others theirs.
+    PostgreSQL groups concurrent commits into one WAL flush by itself: there each work is
+    simply run and committed by its own thread.
+    """
+    engine = session.get_bind()
+    path = _writer_path(engine)
+    mine = _Pending(work)
+    if path is None:
+        _settle(session, mine)
+    else:
+        with _registry:
+            queue = _pending.setdefault((path, id(engine)), deque())
+        queue.append(mine)
+        with sqlite_writer(engine):
+            while not mine.done:  # the oldest first: more than a batch may be waiting
+                batch = [queue.popleft() for _ in range(min(len(queue), GROUP_COMMIT_MAX))]
+                _run_batch(session, batch)
+    if mine.error is not None:
+        raise mine.error
+    return mine.result
+
+
+def _run_batch(session: Any, batch: list[_Pending]) -> None:
+    try:
+        if len(batch) > 1:
+            try:
+                results = [pending.work() for pending in batch]
+                session.commit()
+            except Exception:
+                session.rollback()
+            except BaseException:
+                session.rollback()
+                raise
+            else:
+                for pending, result in zip(batch, results, strict=True):
+                    pending.result, pending.done = result, True
+                return
+        for pending in batch:
+            _settle(session, pending)
+    finally:
+        for pending in batch:  # the leader was interrupted (a worker's timeout) before these
+            if not pending.done:
+                pending.error = ApiError(
+                    503,
+                    "The write was interrupted; send it again.",
+                    error="write_interrupted",
+                    headers={"Retry-After": "1"},
+                )
+                pending.done = True
+
+
+def _settle(session: Any, pending: _Pending) -> None:
+    """One work in its own transaction; its result or error kept in `pending` (an interrupt
+    of this thread is not another thread's error: it is raised here)."""
+    try:
+        pending.result = pending.work()
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        pending.error = exc
+    except BaseException:
+        session.rollback()
+        raise
+    pending.done = True

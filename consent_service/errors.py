@@ -126,6 +126,8 @@ def end_transaction(exc: BaseException | None) -> None:
     may outlive one request)."""
     from consent_service.extensions import db
 
+    if exc is None and not db.session.registry.has():
+        return  # no session was opened (a config or script GET): nothing to end
     if exc is not None or transaction_aborted(db.session()):
         db.session.rollback()
 

@@ -16,6 +16,11 @@ from consent_service.redact import RedactingFilter, redact_path
 
 bind = "0.0.0.0:8000"
 workers = 2
+# Threads, so that a worker answers others while one waits for its commit: on PostgreSQL
+# concurrent commits share a WAL flush, on SQLite waiting consents share one transaction (group
+# commit, consent_service/database.py). bench/api.py measured sync against gthread:4 and :8.
+worker_class = "gthread"
+threads = 4
 accesslog = "-"
 access_log_format = '%(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 # gunicorn itself trusts no X-Forwarded-* header from anyone (its default trusts loopback):

@@ -6,7 +6,13 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from consent_service.gunicorn_conf import PrivateLogger, access_log_format, forwarded_allow_ips
+from consent_service.gunicorn_conf import (
+    PrivateLogger,
+    access_log_format,
+    forwarded_allow_ips,
+    threads,
+    worker_class,
+)
 
 
 class GunicornApp(BaseApplication):
@@ -33,6 +39,8 @@ def serve(bind: str, workers: int = 2, factory: Any = None, **options: Any) -> N
     settings = {
         "bind": bind,
         "workers": workers,
+        "worker_class": worker_class,
+        "threads": threads,
         "accesslog": "-",
         "access_log_format": access_log_format,
         "logger_class": PrivateLogger,

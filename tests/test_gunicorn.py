@@ -85,3 +85,38 @@ def test_the_access_log_keeps_no_query_string(served) -> None:
     text = log.read_text()
     assert f"/api/v1/sites/{site_key}/consents/current HTTP/1.1" in text
     assert "secret-visitor-token" not in text and "127.0.0.1 " not in text
+
+
+def test_concurrent_consents_are_each_recorded_by_the_threaded_worker(served) -> None:
+    """The bundled settings run threads (gthread): concurrent writes share commits, and each is
+    answered with its own event once durable."""
+    import threading
+    import uuid
+
+    base, site_key, _ = served
+    with urllib.request.urlopen(f"{base}/api/v1/sites/{site_key}/config", timeout=5) as answer:
+        config = json.load(answer)
+    statuses: dict[str, int] = {}
+
+    def post(event_id: str) -> None:
+        body = {
+            "event_id": event_id,
+            "action": "accept_all",
+            "policy_version": config["policy_version"]["label"],
+            "banner_version": config["banner_version"],
+        }
+        request = urllib.request.Request(
+            f"{base}/api/v1/sites/{site_key}/consents",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            statuses[json.load(answer)["event_id"]] = answer.status
+
+    sent = [str(uuid.uuid4()) for _ in range(12)]
+    threads = [threading.Thread(target=post, args=(event_id,)) for event_id in sent]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == {event_id: 201 for event_id in sent}

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from consent_service import errors as errors_module
 from consent_service.canonical import sha256_hex
 from consent_service.consents.limits import count_write
-from consent_service.database import sqlite_writer
+from consent_service.database import write_together
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.ledger.evidence import commit_evidence
@@ -214,13 +214,15 @@ def record_decision(
         rule_set=rule_set,
         request_hash=fingerprint,
     )
+
+    def write() -> None:
+        count_write(site.site_id, context.ip_prefix)
+        insert_event(event)
+        if decision_recorded.receivers:
+            decision_recorded.send(site, event=event, new_visitor=not token)
+
     try:
-        with sqlite_writer(db.session.get_bind()):
-            count_write(site.site_id, context.ip_prefix)
-            insert_event(event)
-            if decision_recorded.receivers:
-                decision_recorded.send(site, event=event, new_visitor=not token)
-            db.session.commit()
+        write_together(db.session, write)
     except IntegrityError:
         db.session.rollback()
         existing = find_event(site.site_id, decision["event_id"])

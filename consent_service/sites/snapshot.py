@@ -85,6 +85,8 @@ class SiteSnapshot:
     # The forms script per API base; None when the site has no forms.
     forms_scripts: dict[str, PublishedScript | None] = field(default_factory=dict)
     chosen_locales: dict[tuple[str | None, str], str] = field(default_factory=dict)
+    # Per consented policy label: when the first material version after it takes effect.
+    next_material: dict[str, datetime | None] = field(default_factory=dict)
 
     def choose_locale(self, requested: str | None, accept_language: str) -> str:
         """`negotiate_locale`, remembered per (request parameter, Accept-Language header)."""
@@ -98,14 +100,23 @@ class SiteSnapshot:
         return locale
 
     def newer_material_policy(self, than: str, now: datetime) -> bool:
-        """Has a material version taken effect after the version `than` was consented to?"""
-        consented = self.policies.get(than)
-        if consented is None:
-            return False
-        return any(
-            policy.material and consented.effective_at < policy.effective_at <= now
-            for policy in self.policies.values()
-        )
+        """Has a material version taken effect after the version `than` was consented to?
+
+        Every consent write asks (its renewal flag): the first material version after each
+        label is found once per snapshot, then it is one comparison."""
+        try:
+            first = self.next_material[than]
+        except KeyError:
+            consented = self.policies.get(than)
+            later = [
+                policy.effective_at
+                for policy in self.policies.values()
+                if consented is not None
+                and policy.material
+                and consented.effective_at < policy.effective_at
+            ]
+            first = self.next_material[than] = min(later, default=None)
+        return first is not None and first <= now
 
 
 def load_snapshot(site_key: str, now: float) -> SiteSnapshot:
