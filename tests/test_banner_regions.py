@@ -247,3 +247,31 @@ def test_a_regions_script_carries_only_its_own_rules(client, site):
         assert json.loads(stored.canonical_json)["rule_set"] == expected
         seen[expected] = response.headers["ETag"]
     assert len(set(seen.values())) == 3
+
+
+def test_the_plan_says_which_regions_are_asked_again_as_the_banner_does(browser, server):
+    """A region put under consent rules is asked again, one put under looser rules is not:
+    what the settings plan says is what the banner then does."""
+    alabama = visit_from(browser, server, "US", "US-AL")
+    germany = visit_from(browser, server, "DE")
+    try:
+        alabama.banner().get_by_role("button", name="Close").click()
+        germany.banner().get_by_role("button", name="Accept all").click()
+        wait_for_events(germany, 1)
+        document = settings.current_document(server.site)
+        document["regions"] = {"rules": {"US-AL": "opt_in", "DE": "opt_out"}}
+        applied = settings.apply_settings(document, site=server.site)
+        assert applied.asks_again == ["visitors from US-AL now under opt_in (were notice_only)"]
+        alabama.page.reload()
+        alabama.banner().wait_for()
+        assert buttons(alabama) == ["Accept all", "Reject all", "Preferences"]
+        assert alabama.page.evaluate("consentService.get('analytics')") is None
+        germany.page.reload()
+        germany.page.wait_for_function("window.consentService?.loaded")
+        assert germany.banner().count() == 0
+        assert germany.page.evaluate("consentService.get('analytics')") is True
+        germany.page.evaluate("consentService.rejectAll()")  # made under the new rules
+        assert wait_for_events(germany, 2)[-1].rule_set == "opt_out"
+    finally:
+        alabama.context.close()
+        germany.context.close()
