@@ -8,7 +8,6 @@ assert that nothing left the machine (and nothing went anywhere before consent).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,11 +17,11 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from werkzeug.serving import make_server
 
 from consent_service.extensions import db
 from consent_service.models import ConsentEvent
 from consent_service.scanner.crawl import CHROMIUM, CHROMIUM_FLAGS
+from tests.live_server import serving
 
 
 @dataclass
@@ -66,18 +65,12 @@ class Visit:
 def serve(app: Flask) -> Iterator[LiveServer]:
     from consent_service.sites import demo
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base_url = f"http://127.0.0.1:{server.server_port}"
-    site, _ = demo.ensure_demo_site(base_url)
-    app.config["DEMO_SITE_KEY"] = site.site_key
-    app.config["DEMO_GTAG_URL"] = f"{base_url}/static/demo/gtag-standin.js"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(app) as server:
+        base_url = f"http://127.0.0.1:{server.server_port}"
+        site, _ = demo.ensure_demo_site(base_url)
+        app.config["DEMO_SITE_KEY"] = site.site_key
+        app.config["DEMO_GTAG_URL"] = f"{base_url}/static/demo/gtag-standin.js"
         yield LiveServer(base_url, site, server.shutdown)
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 def open_visit(browser: Any, server: LiveServer, **context_options: Any) -> Visit:

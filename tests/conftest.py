@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from werkzeug.serving import make_server
 
 from consent_service import create_app
 from consent_service.extensions import db
+from tests.live_server import serving
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -208,12 +207,8 @@ def app_factory(database_url: str) -> Iterator[Any]:
 @pytest.fixture
 def service(app: Flask) -> Iterator[str]:
     """The app served on loopback, for clients that speak real HTTP (`--service`, monitors)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    with serving(app) as server:
+        yield f"http://127.0.0.1:{server.server_port}"
 
 
 @pytest.fixture

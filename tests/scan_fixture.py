@@ -14,16 +14,15 @@ a pixel from a second loopback host (127.0.0.2). Planted:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from consent_service.sites import settings, versions
+from tests.live_server import serving
 
 PIXEL = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
@@ -77,27 +76,18 @@ def service(
     }
 
 
-def _serve(app: Any, host: str) -> tuple[Any, threading.Thread]:
-    server = make_server(host, 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
-
-
 def fixture_site(app_base_url: str) -> Iterator[FixtureSite]:
     @Request.application
     def pixel(request: Request) -> Response:
         return Response(PIXEL, content_type="image/gif")
 
-    pixel_server, pixel_thread = _serve(pixel, "127.0.0.2")
-    pixel_host = f"127.0.0.2:{pixel_server.server_port}"
     state: dict[str, Any] = {}
 
     @Request.application
     def site_app(request: Request) -> Response:
         base = {"app": app_base_url, "key": state["key"]}
         if request.path in SCRIPTS:
-            body = SCRIPTS[request.path].replace("{pixel}", f"http://{pixel_host}")
+            body = SCRIPTS[request.path].replace("{pixel}", f"http://{state['pixel_host']}")
             response = Response(body, content_type="text/javascript")
         elif request.path in ("/", "/index.html"):
             link = '<p><a href="/about.html">About us</a></p>'
@@ -114,34 +104,30 @@ def fixture_site(app_base_url: str) -> Iterator[FixtureSite]:
         response.set_cookie("fx_session", "s1", httponly=True, samesite="Lax")
         return response
 
-    server, thread = _serve(site_app, "127.0.0.1")
-    base_url = f"http://127.0.0.1:{server.server_port}"
-    site = settings.create_site(
-        document={
-            "name": "Fixture shop",
-            "origins": [base_url],
-            "locales": ["en"],
-            "texts": {"en": {"title": "Cookies", "description": "We use cookies."}},
-            "categories": [
-                {"slug": "necessary", "necessary": True, "texts": texts("Necessary")},
-                {"slug": "analytics", "texts": texts("Analytics")},
-            ],
-            "services": [
-                service("shop-session", "necessary", "Shop session", "Log-in",
-                        [cookie("fx_session", "session")]),
-                service("shop-analytics", "analytics", "Shop analytics", "Counting",
-                        [cookie("fx_track", "30 days"), cookie("fx_gated", "30 days")]),
-            ],
-        }
-    )  # fmt: skip
-    versions.publish_policy(
-        site, "2026-01", text="We use cookies.", url=f"{base_url}/privacy",
-        effective_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )  # fmt: skip
-    state["key"] = site.site_key
-    try:
+    with serving(pixel, "127.0.0.2") as pixel_server, serving(site_app) as server:
+        pixel_host = state["pixel_host"] = f"127.0.0.2:{pixel_server.server_port}"
+        base_url = f"http://127.0.0.1:{server.server_port}"
+        site = settings.create_site(
+            document={
+                "name": "Fixture shop",
+                "origins": [base_url],
+                "locales": ["en"],
+                "texts": {"en": {"title": "Cookies", "description": "We use cookies."}},
+                "categories": [
+                    {"slug": "necessary", "necessary": True, "texts": texts("Necessary")},
+                    {"slug": "analytics", "texts": texts("Analytics")},
+                ],
+                "services": [
+                    service("shop-session", "necessary", "Shop session", "Log-in",
+                            [cookie("fx_session", "session")]),
+                    service("shop-analytics", "analytics", "Shop analytics", "Counting",
+                            [cookie("fx_track", "30 days"), cookie("fx_gated", "30 days")]),
+                ],
+            }
+        )  # fmt: skip
+        versions.publish_policy(
+            site, "2026-01", text="We use cookies.", url=f"{base_url}/privacy",
+            effective_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )  # fmt: skip
+        state["key"] = site.site_key
         yield FixtureSite(site, base_url, pixel_host)
-    finally:
-        for running, running_thread in ((server, thread), (pixel_server, pixel_thread)):
-            running.shutdown()
-            running_thread.join(5)

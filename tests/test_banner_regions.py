@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ CLARITY_GRANTED = {"ad_Storage": "granted", "analytics_Storage": "granted"}
 
 #: The platforms' tags as a site places them, after the banner script: each stand-in notes
 #: what the banner queued before it ran, then records every later call, in one log.
-PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Regions</title>
+PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>Regions</title>
 <script>window.log = [];</script>
 <script src="{script}"></script>
 <script>
@@ -80,16 +81,21 @@ def server(app) -> Iterator[LiveServer]:
 
 
 def visit_from(
-    browser: Any, server: LiveServer, country: str, region: str | None = None, gpc: bool = False
+    browser: Any,
+    server: LiveServer,
+    country: str,
+    region: str | None = None,
+    gpc: bool = False,
+    locale: str = "en",
 ) -> Visit:
     headers = {"X-Country": country, **({"X-Region": region} if region else {})}
-    visit = open_visit(browser, server, extra_http_headers=headers)
+    visit = open_visit(browser, server, extra_http_headers=headers, locale=locale)
     if gpc:
         visit.context.add_init_script(
             "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"
         )
     url = server.base_url + "/regions/"
-    page = PAGE.format(script=f"{server.base_url}/c/{server.site.site_key}.js")
+    page = PAGE.format(script=f"{server.base_url}/c/{server.site.site_key}.js", lang=locale)
     visit.page.route(url, lambda route: route.fulfill(body=page, content_type="text/html"))
     visit.page.goto(url)
     visit.banner().wait_for()
@@ -247,3 +253,80 @@ def test_a_regions_script_carries_only_its_own_rules(client, site):
         assert json.loads(stored.canonical_json)["rule_set"] == expected
         seen[expected] = response.headers["ETag"]
     assert len(set(seen.values())) == 3
+
+
+def test_the_plan_says_which_regions_are_asked_again_as_the_banner_does(browser, server):
+    """A region put under consent rules is asked again, one put under looser rules is not:
+    what the settings plan says is what the banner then does."""
+    alabama = visit_from(browser, server, "US", "US-AL")
+    germany = visit_from(browser, server, "DE")
+    try:
+        alabama.banner().get_by_role("button", name="Close").click()
+        germany.banner().get_by_role("button", name="Accept all").click()
+        wait_for_events(germany, 1)
+        document = settings.current_document(server.site)
+        document["regions"] = {"rules": {"US-AL": "opt_in", "DE": "opt_out"}}
+        applied = settings.apply_settings(document, site=server.site)
+        assert applied.asks_again == ["visitors from US-AL now under opt_in (were notice_only)"]
+        alabama.page.reload()
+        alabama.banner().wait_for()
+        assert buttons(alabama) == ["Accept all", "Reject all", "Preferences"]
+        assert alabama.page.evaluate("consentService.get('analytics')") is None
+        germany.page.reload()
+        germany.page.wait_for_function("window.consentService?.loaded")
+        assert germany.banner().count() == 0
+        assert germany.page.evaluate("consentService.get('analytics')") is True
+        germany.page.evaluate("consentService.rejectAll()")  # made under the new rules
+        assert wait_for_events(germany, 2)[-1].rule_set == "opt_out"
+    finally:
+        alabama.context.close()
+        germany.context.close()
+
+
+AXE = Path(__file__).parent.parent / "js-snippet" / "node_modules" / "axe-core" / "axe.min.js"
+#: The violations axe finds in the banner, and how many of its buttons it checked for a name
+#: (none would mean it looked at nothing).
+AXE_RUN = """async () => {
+  const result = await axe.run({include: [['#consent-service']]},
+    {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']});
+  const named = result.passes.find((rule) => rule.id == 'button-name');
+  return [
+    result.violations.map((v) => v.impact + ' ' + v.id + ': ' + v.nodes.map((n) => n.target)),
+    named ? named.nodes.length : 0,
+  ];
+}"""
+
+
+@pytest.mark.parametrize(
+    "country,region,gpc,locale",
+    [
+        ("US", "US-CA", False, "en"),  # opt_out: "Do not sell or share…"
+        ("US", "US-CA", True, "en"),  # opt_out with the "opt-out request honoured" note
+        ("US", "US-AL", False, "en"),  # notice_only
+        ("CN", None, False, "en"),  # opt_in_separate: a separate consent per category
+        ("CN", None, False, "zh-CN"),
+    ],
+)
+def test_axe_finds_no_violations_in_each_regions_first_layer(
+    browser, server, country, region, gpc, locale
+):
+    if not AXE.exists():
+        pytest.fail("axe-core is needed: cd js-snippet && npm ci")
+    visit = visit_from(browser, server, country, region, gpc=gpc, locale=locale)
+    try:
+        if locale == "zh-CN":
+            assert "全部拒绝" in visit.banner().inner_text()
+        visit.page.add_script_tag(content=AXE.read_text())
+        for size in ({"width": 1280, "height": 800}, {"width": 375, "height": 740}):
+            visit.page.set_viewport_size(size)
+            violations, buttons_checked = visit.page.evaluate(AXE_RUN)
+            assert violations == [], size
+            assert buttons_checked >= 2
+        # It can fail: a control without a name is found.
+        visit.page.evaluate(
+            "document.querySelector('#consent-service').shadowRoot.querySelector('.b button')"
+            ".replaceChildren()"
+        )
+        assert any("button-name" in found for found in visit.page.evaluate(AXE_RUN)[0])
+    finally:
+        visit.context.close()

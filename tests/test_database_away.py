@@ -71,3 +71,34 @@ def test_a_read_only_database_refuses_writes_with_503(
         answer = read_only.test_client().post(f"/api/v1/sites/{key}/consents", json=body)
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "5"
+
+
+def test_the_last_good_banner_follows_the_sites_own_region_rules(
+    app, client, site, app_factory, database_url, tmp_path
+):
+    """A country the site gives other rules than the built-in map keeps them while the
+    database is away (the rules are kept with the last good scripts)."""
+    from consent_service.sites import settings
+
+    document = settings.current_document(site)
+    document["regions"] = {"rules": {"DE": "opt_out", "BR": "notice_only"}}
+    settings.apply_settings(document, site=site)
+    app.config["COUNTRY_HEADER"] = "X-Country"
+    served = {
+        country: client.get(f"/c/{site.site_key}.js", headers={"X-Country": country})
+        for country in ("DE", "BR")
+    }
+    assert '"rules":"opt_out"' in served["DE"].get_data(as_text=True)
+    away = app_factory(
+        database_url=unreachable_url(database_url, tmp_path), COUNTRY_HEADER="X-Country"
+    )
+    away.extensions["consent_site_cache"] = app.extensions["consent_site_cache"]
+    with away.app_context():
+        visitor = away.test_client()
+        for country, good in served.items():
+            script = visitor.get(f"/c/{site.site_key}.js", headers={"X-Country": country})
+            assert script.status_code == 200, country
+            assert script.data == good.data
+        # The built-in map would have given DE opt_in, a script never served: none is made up.
+        never = visitor.get(f"/c/{site.site_key}.js", headers={"X-Country": "CN"})
+        assert never.status_code == 503

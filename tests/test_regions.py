@@ -108,3 +108,68 @@ def test_the_json_schema_knows_the_region_codes(client):
     assert not list(validator.iter_errors({**base, "regions": {"rules": {"US-CA": "opt_out"}}}))
     assert list(validator.iter_errors({**base, "regions": {"rules": {"California": "opt_out"}}}))
     assert list(validator.iter_errors({**base, "regions": {"fallback": "opt_maybe"}}))
+
+
+def test_the_config_names_the_visitors_rule_set_and_varies_like_the_script(client, site):
+    from consent_service.sites import versions
+
+    url = f"/api/v1/sites/{site.site_key}/config"
+    plain = client.get(url, environ_base={"REMOTE_ADDR": "1.2.4.8"})  # CN by the address
+    assert plain.json["rule_set"] == "opt_in_separate"
+    assert plain.json["jurisdiction"] == site.jurisdiction  # kept for older clients
+    assert plain.headers["Cache-Control"].startswith("private, ")
+    assert plain.headers["Vary"] == "Accept-Language, Origin"
+    client.application.config.update(COUNTRY_HEADER="X-Country", REGION_HEADER="X-Region")
+    document = versions.banner_document(site)
+    etags = set()
+    for headers, expected in [
+        ({"X-Country": "DE"}, "opt_in"),
+        ({"X-Country": "US", "X-Region": "US-CA"}, "opt_out"),
+        ({"X-Country": "US", "X-Region": "US-AL"}, "notice_only"),
+        ({"X-Country": "CN"}, "opt_in_separate"),
+        ({"X-Country": "BR"}, "opt_in"),  # the fallback
+    ]:
+        answer = client.get(url, headers=headers)
+        assert answer.json["rule_set"] == expected, headers
+        assert answer.json["rule_set_banner_version"] == versions.rule_banner_hash(
+            document, expected
+        )
+        assert answer.headers["Cache-Control"].startswith("public, ")
+        assert answer.headers["Vary"] == "Accept-Language, X-Country, X-Region, Origin"
+        etags.add(answer.headers["ETag"])
+        # A validator from another rule set's answer does not match this one.
+        script = client.get(f"/c/{site.site_key}.js", headers=headers)
+        assert f'"rules":"{expected}"' in script.get_data(as_text=True)
+    assert len(etags) == 4
+    german = client.get(url, headers={"X-Country": "DE"})
+    same = client.get(url, headers={"X-Country": "DE", "If-None-Match": german.headers["ETag"]})
+    assert same.status_code == 304
+    other = client.get(url, headers={"X-Country": "CN", "If-None-Match": german.headers["ETag"]})
+    assert other.status_code == 200 and other.json["rule_set"] == "opt_in_separate"
+
+
+def test_the_config_follows_the_sites_own_region_rules(client, site):
+    from consent_service.sites import settings
+
+    document = settings.current_document(site)
+    document["regions"] = {"rules": {"BR": "opt_out", "DE": "notice_only"}, "fallback": "opt_out"}
+    settings.apply_settings(document, site=site)
+    client.application.config["COUNTRY_HEADER"] = "X-Country"
+    url = f"/api/v1/sites/{site.site_key}/config"
+    ruled = {
+        country: client.get(url, headers={"X-Country": country}).json["rule_set"]
+        for country in ("BR", "DE", "JP", "FR")
+    }
+    assert ruled == {"BR": "opt_out", "DE": "notice_only", "JP": "opt_out", "FR": "opt_in"}
+
+
+def test_the_openapi_document_describes_the_rule_set(client):
+    schema = client.get("/api/openapi.json").json["components"]["schemas"]["SiteConfig"]
+    properties = schema["properties"]
+    assert properties["rule_set"]["enum"] == [
+        "opt_in",
+        "opt_out",
+        "opt_in_separate",
+        "notice_only",
+    ]
+    assert "rule_set_banner_version" in properties and "jurisdiction" in properties

@@ -20,6 +20,7 @@ from consent_service.scanner.findings import Finding, classify
 from consent_service.scanner.violations import violations
 from consent_service.sites import access
 from tests.conftest import decision_body, ledger_public_key
+from tests.live_server import serving
 
 PNG = b"\x89PNG\r\n\x1a\nnot really an image"
 
@@ -212,9 +213,6 @@ def test_captures_are_evidence_for_admins_and_auditors(client, runner, site, tmp
 
 
 def test_the_sitemap_and_its_index_are_read():
-    import threading
-
-    from werkzeug.serving import make_server
     from werkzeug.wrappers import Request, Response
 
     from consent_service.scanner.crawl import sitemap
@@ -235,12 +233,6 @@ def test_the_sitemap_and_its_index_are_read():
             return Response("no", status=404)
         return Response(documents[request.path], content_type="application/xml")
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(app) as server:
         base = f"http://127.0.0.1:{server.server_port}"
         assert sitemap(base, 10) == [f"{base}/p0", f"{base}/p1", f"{base}/p2"]
-    finally:
-        server.shutdown()
-        thread.join(5)

@@ -154,6 +154,36 @@ def test_plan_names_each_kind_of_change(app, label, change, expected, asks_again
     ]
 
 
+@pytest.mark.parametrize(
+    "before,after,expected",
+    [
+        # Stricter: a notice or an opt-out closed is no consent; the banner asks again.
+        ({}, {"rules": {"US-AL": "opt_in"}}, ["visitors from US-AL now under opt_in (were "
+                                              "notice_only)"]),
+        ({}, {"rules": {"US-CA": "opt_in", "US-TX": "opt_in"}},
+         ["visitors from US-CA, US-TX now under opt_in (were opt_out)"]),
+        ({}, {"rules": {"DE": "opt_in_separate"}},
+         ["visitors from DE now under opt_in_separate (were opt_in)"]),
+        ({"rules": {"BR": "notice_only"}}, {},
+         ["visitors from BR now under opt_in (were notice_only)"]),
+        ({"fallback": "opt_out"}, {"fallback": "opt_in"},
+         ["visitors from the rest of the world now under opt_in (were opt_out)"]),
+        # The banner voids any choice made under other rules where consent is asked for.
+        ({}, {"rules": {"CN": "opt_in"}}, ["visitors from CN now under opt_in (were "
+                                           "opt_in_separate)"]),
+        # Looser: the choices made stay; nobody is asked again.
+        ({}, {"rules": {"DE": "opt_out", "US-CA": "notice_only"}}, []),
+        ({}, {"fallback": "notice_only"}, []),
+        ({}, {"rules": {"US-AL": "notice_only"}}, []),  # as before, only named
+    ],
+)  # fmt: skip
+def test_a_region_put_under_consent_rules_is_asked_again(app, before, after, expected):
+    site = make_site(regions=before)
+    result = settings.apply_settings(document(regions=after), site=site)
+    assert result.asks_again == expected
+    assert result.as_dict()["visitors_asked_again"] is bool(expected)
+
+
 def with_wording(_: None, doc: dict[str, Any]) -> None:
     doc["forms"][0]["separate_consent"] = {"en": "I agree.", "zh-CN": "我同意。"}
 

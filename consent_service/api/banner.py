@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from consent_service.api.http import site_cache, site_snapshot, visitor_place_of_request
+from consent_service.api.http import (
+    place_cache_scope,
+    place_headers,
+    site_cache,
+    site_snapshot,
+    visitor_rule_set,
+)
 from consent_service.errors import DATABASE_UNAVAILABLE, ApiError
 from consent_service.extensions import db
 from consent_service.outbound import is_loopback_host
-from consent_service.sites.regions import RULE_SETS, rule_set_for
-from consent_service.sites.snapshot import SiteSnapshot
+from consent_service.sites.regions import RULE_SETS
 from consent_service.sites.snippet import PublishedScript, stub
 
 blp = Blueprint("banner", __name__)
@@ -49,34 +54,25 @@ def gtag_url(site_key: str) -> str | None:
     return config.get("GA4_SCRIPT_URL")
 
 
-def visitor_rule_set(snapshot: SiteSnapshot | None) -> str:
-    """The rule set of this request's visitor, decided now so the banner needs no second
-    request: the trusted proxy's country and region headers, else the address's country."""
-    country, region = visitor_place_of_request()
-    return rule_set_for(snapshot.regions if snapshot else None, country, region)
-
-
 def vary() -> str:
-    """A CDN in front keeps one copy per value of the headers the rule set was chosen by (an
-    address lookup depends on nothing a cache can key on: such answers are private)."""
-    config = current_app.config
-    headers = ["Accept-Encoding"]
-    chosen_by = (config.get("COUNTRY_HEADER"), config.get("REGION_HEADER"))
-    headers += [name for name in chosen_by if name]
-    return ", ".join(headers)
+    """Compressed or not, and per value of the headers the rule set was chosen by (an address
+    lookup depends on nothing a cache can key on: such answers are private)."""
+    return ", ".join(["Accept-Encoding", *place_headers()])
 
 
 def current_script(site_key: str, rule_set: str | None = None) -> PublishedScript:
     base = api_base()
+    cache = site_cache()
     try:
         snapshot = site_snapshot(site_key)
-        rules = rule_set or visitor_rule_set(snapshot)
-        return site_cache().script(snapshot, base, gtag_url(site_key), rules)
+        rules = rule_set or visitor_rule_set(snapshot.regions)
+        return cache.script(snapshot, base, gtag_url(site_key), rules)
     except DATABASE_UNAVAILABLE:
-        # The database is away: the last good script from memory is better than no banner.
+        # The database is away: the last good script from memory is better than no banner,
+        # under the site's own region rules as last read (None: never read, built-in map).
         db.session.rollback()
-        rules = rule_set or visitor_rule_set(None)
-        last = site_cache().last_good_script(site_key, base, gtag_url(site_key), rules)
+        rules = rule_set or visitor_rule_set(cache.last_good_regions(site_key))
+        last = cache.last_good_script(site_key, base, gtag_url(site_key), rules)
         if last is None:
             raise
         return last
@@ -127,7 +123,7 @@ def site_script(name: str) -> Response:
         max_age = current_app.config["SCRIPT_MAX_AGE"]
         # Chosen by the address when no trusted proxy names the country: a shared cache must
         # not hand one region's script to another.
-        scope = "public" if current_app.config.get("COUNTRY_HEADER") else "private"
+        scope = place_cache_scope()
         return script_response(
             # Stale for one more minute at most: a material policy change reaches every page
             # within SCRIPT_MAX_AGE plus a minute, not an hour.

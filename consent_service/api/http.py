@@ -18,6 +18,7 @@ from werkzeug.routing import IntegerConverter
 from consent_service.consents.decisions import RequestContext
 from consent_service.errors import ApiError
 from consent_service.netinfo import truncate_ip, visitor_place
+from consent_service.sites.regions import rule_set_for
 from consent_service.sites.snapshot import SiteSnapshot, SiteSnapshotCache
 
 CORS_MAX_AGE = "86400"
@@ -292,6 +293,26 @@ def visitor_place_of_request() -> tuple[str | None, str | None]:
         request.headers.get(country_header) if country_header else None,
         request.headers.get(region_header) if region_header else None,
     )
+
+
+def visitor_rule_set(regions: dict[str, Any] | None) -> str:
+    """The rule set of this request's visitor under a site's `regions` (None: the built-in
+    map), decided now so the banner needs no second request."""
+    country, region = visitor_place_of_request()
+    return rule_set_for(regions, country, region)
+
+
+def place_headers() -> list[str]:
+    """The trusted proxy's headers a visitor's rule set is chosen by: an answer that depends
+    on the rule set varies on them, so a CDN in front keeps one copy per value."""
+    config = current_app.config
+    return [name for name in (config.get("COUNTRY_HEADER"), config.get("REGION_HEADER")) if name]
+
+
+def place_cache_scope() -> str:
+    """ "public" when the rule set comes from the trusted proxy's headers; "private" when it
+    comes from the address, which nothing a shared cache keys on tells apart."""
+    return "public" if current_app.config.get("COUNTRY_HEADER") else "private"
 
 
 def json_response(

@@ -19,11 +19,14 @@ from consent_service.api.http import (
     json_response,
     load_query,
     parsed_json_body,
+    place_cache_scope,
+    place_headers,
     preflight_response,
     public_site,
     request_context,
     require_json,
     site_cache,
+    visitor_rule_set,
 )
 from consent_service.background import wake
 from consent_service.consents import decisions, portability, request_handling
@@ -90,16 +93,20 @@ def documented_only(documented: Callable[..., Any]) -> Callable[..., Any]:
 @blp.alt_response(200, schema=SiteConfigSchema, description="The configuration.", success=True)
 @blp.alt_response(304, description="Not modified (If-None-Match matched the ETag).")
 def get_config(site_key: str) -> Response:
-    """What a banner needs: categories, services, texts, policy and banner versions."""
+    """What a banner needs: categories, services, texts, policy and banner versions, and the
+    rule set of the visitor's region (chosen as for the served script)."""
     query = load_query(CONFIG_QUERY)
     snapshot = public_site(site_key)
     locale = snapshot.choose_locale(query["locale"], request.headers.get("Accept-Language", ""))
-    published = site_cache().config(snapshot, locale)
+    published = site_cache().config(snapshot, locale, visitor_rule_set(snapshot.regions))
     max_age = current_app.config["CONFIG_MAX_AGE"]
     headers = {
         "ETag": f'"{published.etag}"',
-        "Cache-Control": f"public, max-age={max_age}, stale-while-revalidate={max_age * 10}",
-        "Vary": "Accept-Language",  # add_cors_headers appends Origin
+        # Chosen by the address when no trusted proxy names the country: private, as the script.
+        "Cache-Control": (
+            f"{place_cache_scope()}, max-age={max_age}, stale-while-revalidate={max_age * 10}"
+        ),
+        "Vary": ", ".join(["Accept-Language", *place_headers()]),  # add_cors_headers: Origin
         "Content-Language": locale,
     }
     if request.if_none_match.contains(published.etag):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from consent_service.schemas import StrictSchema
+from consent_service.sites.regions import RULE_SETS
 
 
 class ConfigQuerySchema(StrictSchema):
@@ -90,7 +91,26 @@ class SiteConfigSchema(StrictSchema):
     policy_version = fields.Nested(PolicySummarySchema, allow_none=True)
     banner_version = fields.String()
     lifetime_days = fields.Integer()
-    jurisdiction = fields.String()
+    jurisdiction = fields.String(
+        metadata={
+            "description": "The site's general setting, kept for older clients; the "
+            "rules this visitor is under are in `rule_set`."
+        }
+    )
+    rule_set = fields.String(
+        validate=validate.OneOf(RULE_SETS),
+        metadata={
+            "description": "The rule set of the visitor's region, chosen as for the served "
+            "script (COUNTRY_HEADER and REGION_HEADER, else the address's country; the site's "
+            "`regions` setting, else its fallback). Answers vary on those headers."
+        },
+    )
+    rule_set_banner_version = fields.String(
+        metadata={
+            "description": "The banner version drawn under `rule_set`: send it with a decision "
+            "so the record names the rules the visitor was shown."
+        }
+    )
     cookie_name = fields.String()
     cookie_domain = fields.String(allow_none=True)
     gpc = fields.Dict()

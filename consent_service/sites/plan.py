@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from consent_service.sites.regions import region_rules, rule_set_for
+
 KEYED_LISTS = ("categories", "services", "forms")
 
 
@@ -121,7 +123,8 @@ def reasons_to_ask_again(
     """Why visitors who already chose will see the banner again (empty: they will not).
 
     A category they never saw needs their choice; a new consent cookie name or domain loses
-    the choice their browser holds; a shorter lifetime ends older choices sooner.
+    the choice their browser holds; a shorter lifetime ends older choices sooner; a region
+    put under other consent rules asks its visitors again (`regions_asked_again`).
     """
     if before is None:
         return []
@@ -130,7 +133,32 @@ def reasons_to_ask_again(
         reasons.append("the consent cookie's name or domain changes")
     if after["lifetime_days"] < before["lifetime_days"]:
         reasons.append(f"choices older than {after['lifetime_days']} days expire")
-    return reasons
+    return reasons + regions_asked_again(before.get("regions"), after.get("regions"))
+
+
+def regions_asked_again(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """The regions whose visitors the banner asks again because their rule set changed.
+
+    As the banner does it (`state.js`, `voided`): a choice remembers the rules it was made
+    under, and one made under other rules does not count where consent is asked for. So a
+    region moved to `opt_in` or `opt_in_separate` from any other rule set is asked again
+    (a notice closed under `notice_only` or `opt_out` is no consent; a consent without the
+    separate one is not the PIPL's); a region moved to `opt_out` or `notice_only` keeps the
+    choices made. Subdivisions not named follow their country, others the fallback.
+    """
+    moved: dict[tuple[str, str], list[str]] = {}
+    for code in sorted(region_rules(before).keys() | region_rules(after).keys()):
+        country, region = (code.split("-")[0], code) if "-" in code else (code, None)
+        old, new = rule_set_for(before, country, region), rule_set_for(after, country, region)
+        if old != new and new.startswith("opt_in"):
+            moved.setdefault((old, new), []).append(code)
+    old, new = rule_set_for(before, None, None), rule_set_for(after, None, None)
+    if old != new and new.startswith("opt_in"):
+        moved.setdefault((old, new), []).append("the rest of the world")
+    return [
+        f"visitors from {', '.join(codes)} now under {new} (were {old})"
+        for (old, new), codes in sorted(moved.items())
+    ]
 
 
 def render(plan: Plan) -> str:

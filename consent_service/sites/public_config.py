@@ -119,8 +119,10 @@ def script_services(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return slim
 
 
-def site_config(site: Site, locale: str) -> dict[str, Any]:
-    """What a banner needs, in one locale: the body of GET .../config."""
+def site_config(site: Site, locale: str, rule_set: str | None = None) -> dict[str, Any]:
+    """What a banner needs, in one locale, for a visitor under `rule_set` (the rules of their
+    region, chosen as for the served script): the body of GET .../config. Without a rule set
+    (the preference center's own use) the two rule set keys are left out."""
     policy = current_policy(site)
     document = banner_document(site)
     default = site.default_locale
@@ -153,6 +155,11 @@ def site_config(site: Site, locale: str) -> dict[str, Any]:
         "banner_version": site.banner_version_hash,
         "lifetime_days": site.lifetime_days,
         "jurisdiction": site.jurisdiction,
+        **(
+            {"rule_set": rule_set, "rule_set_banner_version": rule_banner_hash(document, rule_set)}
+            if rule_set
+            else {}
+        ),
         "cookie_name": site.cookie_name,
         "cookie_domain": site.cookie_domain,
         "gpc": {"honour": site.honour_gpc},

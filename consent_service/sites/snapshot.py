@@ -79,7 +79,8 @@ class SiteSnapshot:
     regions: dict[str, Any] = field(default_factory=dict)
     # The rule set each of the site's banner versions was drawn under (opt_in, opt_out, ...).
     banner_rule_sets: dict[str, str] = field(default_factory=dict)
-    configs: dict[str, PublishedConfig] = field(default_factory=dict)
+    # The config answer per (locale, rule set).
+    configs: dict[tuple[str, str], PublishedConfig] = field(default_factory=dict)
     # The banner script per (API base, gtag.js URL, rule set).
     scripts: dict[tuple[str, str | None, str], PublishedScript] = field(default_factory=dict)
     # The forms script per API base; None when the site has no forms.
@@ -168,22 +169,27 @@ class SiteSnapshotCache:
         # The last script served per site, kept whatever the ttl: when the database is away,
         # pages still get their banner (the script carries everything the first layer needs).
         self._last_good: dict[tuple[str, str, str | None, str], PublishedScript] = {}
+        # The region rules last read per site, whatever the ttl: with the database away, a
+        # visitor still gets the script of the rule set the site gives their region.
+        self._last_regions: dict[str, dict[str, Any]] = {}
 
     def snapshot(self, site_key: str, now: float) -> SiteSnapshot:
         snapshot = self._snapshots.get(site_key)
         if snapshot is not None and now - snapshot.loaded_at < self.ttl:
             return snapshot
         snapshot = load_snapshot(site_key, now)
+        self._last_regions[site_key] = snapshot.regions
         if self.ttl > 0:
             self._snapshots[site_key] = snapshot
         return snapshot
 
-    def config(self, snapshot: SiteSnapshot, locale: str) -> PublishedConfig:
-        published = snapshot.configs.get(locale)
+    def config(self, snapshot: SiteSnapshot, locale: str, rule_set: str) -> PublishedConfig:
+        """The config answer in one locale for visitors under one rule set."""
+        published = snapshot.configs.get((locale, rule_set))
         if published is None:
-            body = json_bytes(site_config(get_site(snapshot.site_key), locale))
+            body = json_bytes(site_config(get_site(snapshot.site_key), locale, rule_set))
             published = PublishedConfig(body=body, etag=sha256_hex(body)[:32])
-            snapshot.configs[locale] = published
+            snapshot.configs[(locale, rule_set)] = published
         return published
 
     def script(
@@ -225,3 +231,7 @@ class SiteSnapshotCache:
     ) -> PublishedScript | None:
         """The script last served for the site, for when the database cannot be read."""
         return self._last_good.get((site_key, api_base, ga4_script_url, rule_set))
+
+    def last_good_regions(self, site_key: str) -> dict[str, Any] | None:
+        """The site's region rules as last read (None: never read in this process)."""
+        return self._last_regions.get(site_key)
