@@ -241,9 +241,9 @@ def test_an_expired_token_is_renewed_once(app, client, site, neocrm, connected):
 
 
 def test_a_create_that_timed_out_is_found_not_repeated(app, client, site, neocrm, connected):
-    app.config["CRM_TIMEOUT"] = 0.3
+    app.config["CRM_TIMEOUT"] = 1.0
     lead, _ = accepted_lead(client, site)
-    neocrm.slow_next(1, seconds=1.0, path_prefix="/rest/data/v2.0/xobjects/lead")
+    neocrm.slow_next(1, seconds=30.0, path_prefix="/rest/data/v2.0/xobjects/lead")
     now = utcnow()
     assert delivery.deliver_due(now).failed == 1
     db.session.refresh(lead)
@@ -260,9 +260,9 @@ def test_without_a_lookup_field_a_timed_out_lead_waits_for_an_admin(
     app, client, site, neocrm, admin_token
 ):
     connect(site, neocrm, field_map={key: v for key, v in FIELD_MAP.items() if key != "lead_id"})
-    app.config["CRM_TIMEOUT"] = 0.3
+    app.config["CRM_TIMEOUT"] = 1.0
     lead, _ = accepted_lead(client, site)
-    neocrm.slow_next(1, seconds=1.0, path_prefix="/rest/data/v2.0/xobjects/lead")
+    neocrm.slow_next(1, seconds=30.0, path_prefix="/rest/data/v2.0/xobjects/lead")
     now = utcnow()
     delivery.deliver_due(now)
     assert delivery.deliver_due(now + timedelta(seconds=31)).dead == 1
