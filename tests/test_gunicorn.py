@@ -85,3 +85,8 @@ def test_the_access_log_keeps_no_query_string(served) -> None:
     text = log.read_text()
     assert f"/api/v1/sites/{site_key}/consents/current HTTP/1.1" in text
     assert "secret-visitor-token" not in text and "127.0.0.1 " not in text
+
+
+def test_the_start_line_keeps_the_listening_address(served) -> None:
+    base, _, log = served
+    assert re.search(rf"Listening at: {re.escape(base)} \(\d+\)", log.read_text())
