@@ -160,6 +160,23 @@ def ledger_event(site_key: str, event_id: str) -> ResponseReturnValue:
     return site_page("console/event.html", site_key, detail=detail)
 
 
+@blp.route("/ledger/bundle.tar.gz", methods=["GET"])
+def ledger_bundle(site_key: str) -> ResponseReturnValue:
+    """The signed bundle `consent-service ledger verify` accepts, for every role that exports."""
+    site = get_site(site_key)
+    account = signed_in()
+    name, chunks = console_ledger.bundle_download(site, actor=f"console:{account.id}")
+    activity.record("ledger.exported", account=account, site_id=site.id, format="bundle")
+    return Response(
+        chunks,
+        content_type="application/gzip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @blp.route("/ledger/export.<string:fmt>", methods=["GET"])
 def ledger_export(site_key: str, fmt: str) -> ResponseReturnValue:
     """Owners, editors and auditors export; the export is recorded like an API export."""
