@@ -394,3 +394,29 @@ def test_outboxes_say_what_pending_items_wait_for(app, client, owner, site):
     assert "NeoCRM is not configured for this site" in seen and "No SMTP server" in seen
     app.config["SMTP_HOST"] = "smtp.example.com"
     assert "No SMTP server" not in client.get(path).get_data(as_text=True)
+
+
+def test_users_password_replaces_a_lost_password_and_logs_it(runner, owner):
+    from consent_service.console import signin
+    from consent_service.errors import ApiError
+
+    new = "a brand new passphrase"
+    result = runner.invoke(
+        args=["users", "password", "--email", "Owner@Example.com"], input=new + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert new not in result.output
+    assert signin.sign_in("owner@example.com", new, None, sleep=lambda _: None) is not None
+    with pytest.raises(ApiError):
+        signin.sign_in("owner@example.com", PASSWORD, None, sleep=lambda _: None)
+    entries = db.session.scalars(
+        select(ConsoleActivity).where(ConsoleActivity.action == "account.password_set")
+    ).all()
+    assert len(entries) == 1 and new not in str(entries[0].detail)
+    short = runner.invoke(args=["users", "password", "--email", "owner@example.com"], input="x\n")
+    assert short.exit_code == 1 and "12 characters" in short.output
+    unknown = runner.invoke(
+        args=["users", "password", "--email", "nobody@example.com"], input=new + "\n"
+    )
+    assert unknown.exit_code == 1 and "No console account" in unknown.output
+    assert "--password" not in runner.invoke(args=["users", "password", "--help"]).output
