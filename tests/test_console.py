@@ -303,6 +303,10 @@ def test_dashboard_counts_decisions_as_they_arrive(client, owner, site):
     sign_in(client, "owner@example.com")
     page = client.get(f"/console/sites/{site.site_key}/").get_data(as_text=True)
     assert 'data-total="accept_all">1<' in page
+    assert "opt-in Analytics</th>" in page and "opt-in analytics" not in page
+    assert (
+        stats.dashboard(site, today, today)["opt_in"]["Analytics"] == series["opt_in"]["analytics"]
+    )
     bad = client.get(f"/console/sites/{site.site_key}/?start=2026-13-01")
     assert bad.status_code == 422
 

@@ -47,7 +47,7 @@ def overview(site_key: str) -> ResponseReturnValue:
     site = get_site(site_key)
     today = datetime.now(UTC).date()
     start, end = editing.date_range(request.args.get("start"), request.args.get("end"), today)
-    series = stats.daily(site.id, start, end)
+    series = stats.dashboard(site, start, end)
     return site_page("console/dashboard.html", site_key, series=series, start=start, end=end)
 
 
