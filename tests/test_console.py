@@ -220,6 +220,16 @@ def test_publish_a_material_policy(client, owner, site):
     page = client.get(f"{path}/{published.id}").get_data(as_text=True)
     assert "We changed things." in page
 
+    pasted = "A long policy <pasted> by hand & kept."
+    again = post(client, path, {"label": "2027-01", "text": pasted, "material": "on"})
+    assert again.status_code == 409
+    html = again.get_data(as_text=True)
+    assert "already published" in html and 'role="alert"' in html
+    assert "A long policy &lt;pasted&gt; by hand &amp; kept.</textarea>" in html
+    assert 'value="2027-01"' in html and 'name="material" type="checkbox" checked' in html
+    empty = post(client, path, {"label": "2027-02", "text": ""})
+    assert empty.status_code == 422 and "needs its text or its URL" in empty.get_data(as_text=True)
+
 
 def test_operator_creates_site_and_account(client, runner):
     make_account("op@example.com", "operator")

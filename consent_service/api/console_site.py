@@ -97,15 +97,30 @@ def settings_version(site_key: str, change_id: int) -> ResponseReturnValue:
 @blp.route("/policies", methods=["GET", "POST"])
 def policies(site_key: str) -> ResponseReturnValue:
     site = get_site(site_key)
+    form = {name: request.form.get(name, "") for name in ("label", "text", "url", "sha256")}
     if request.method == "POST":
-        published = versions.publish_policy(
-            site,
-            request.form.get("label", "").strip(),
-            text=request.form.get("text") or None,
-            url=request.form.get("url") or None,
-            sha256=request.form.get("sha256") or None,
-            material=request.form.get("material") == "on",
-        )
+        try:
+            published = versions.publish_policy(
+                site,
+                form["label"].strip(),
+                text=form["text"] or None,
+                url=form["url"] or None,
+                sha256=form["sha256"] or None,
+                material=request.form.get("material") == "on",
+            )
+        except (ApiError, ValueError) as exc:
+            # A taken label, a bad label or URL, no text: the form again, the paste kept.
+            refused = exc if isinstance(exc, ApiError) else ApiError(422, str(exc))
+            return site_page(
+                "console/policies.html",
+                site_key,
+                status=refused.code or 400,
+                policies=versions.policy_versions(site),
+                form=form,
+                material=request.form.get("material") == "on",
+                error=refused.description,
+                errors=refused.errors,
+            )
         activity.record(
             "policy.published",
             account=signed_in(),
@@ -114,7 +129,9 @@ def policies(site_key: str) -> ResponseReturnValue:
             material=published.material,
         )
         return redirect(url_for("console_site.policies", site_key=site_key))
-    return site_page("console/policies.html", site_key, policies=versions.policy_versions(site))
+    return site_page(
+        "console/policies.html", site_key, policies=versions.policy_versions(site), form=form
+    )
 
 
 @blp.route("/policies/<int:policy_id>", methods=["GET"])
