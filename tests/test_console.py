@@ -351,6 +351,8 @@ def test_the_tag_check_fetches_only_the_sites_own_origins(client, owner, site):
     base = f"/console/sites/{site.site_key}/install"
     page = client.get(base).get_data(as_text=True)
     assert f"/c/{site.site_key}.js" in page and "integrity=" in page and "/c/stub.js" in page
+    assert "FORM_NAME" not in page
+    assert 'data-consent-form="crm"' in page and 'data-consent-form="newsletter"' in page
     assert client.get(f"{base}?url=https://elsewhere.example/").status_code == 422
 
 

@@ -19,7 +19,7 @@ from consent_service.console import ledger as console_ledger
 from consent_service.console import outboxes as console_outboxes
 from consent_service.errors import ApiError
 from consent_service.ledger import exports
-from consent_service.sites import catalogue, history, versions
+from consent_service.sites import catalogue, forms, history, versions
 from consent_service.sites.public_config import site_locales
 from consent_service.sites.registry import get_site
 
@@ -153,7 +153,10 @@ def install(site_key: str) -> ResponseReturnValue:
         checked = console_install.check_page(
             get_site(site_key), url, tags["src"], allow_local=allow_local
         )
-    return site_page("console/install.html", site_key, tags=tags, checked=checked, url=url)
+    site_forms = forms.forms_of(get_site(site_key).id)
+    return site_page(
+        "console/install.html", site_key, tags=tags, checked=checked, url=url, forms=site_forms
+    )
 
 
 @blp.route("/ledger", methods=["GET"])
