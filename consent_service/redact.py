@@ -28,6 +28,9 @@ PHONE = re.compile(r"(?<![\w.])\+?\d[\d ()./-]{6,}\d(?![\w.])")
 # (itsdangerous adds dot-separated parts); CERTIFICATE_VERIFY_FAILED is not one.
 TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)[A-Za-z0-9_-]{20,}(?:\.[A-Za-z0-9_-]{4,})*")
 QUERY = re.compile(r"\?[^\s\"']*")
+# gunicorn's start line names the service's own listening address and its pid, never a
+# visitor's: the operator needs the port ("Listening at: http://127.0.0.1:8731 (28425)").
+OWN_ADDRESS_MESSAGES = ("Listening at: %s (%s)", "Listening at: %s")
 
 
 def redact(text: str, known: Iterable[str] = (), limit: int = MAX_ERROR_LENGTH) -> str:
@@ -55,6 +58,8 @@ class RedactingFilter(logging.Filter):
     """Redacts a record's message and traceback before any handler formats it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in OWN_ADDRESS_MESSAGES and not record.exc_info:
+            return True
         record.msg = redact(record.getMessage(), limit=10_000)
         record.args = None
         if record.exc_info:

@@ -51,6 +51,12 @@ def test_health_and_readiness(client):
     assert client.get("/readyz").status_code == 200
 
 
+def test_the_favicon_is_an_empty_cached_answer_not_a_404(client):
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 204 and answer.data == b""
+    assert "max-age=604800" in answer.headers["Cache-Control"]
+
+
 def test_readiness_fails_when_the_database_is_gone(app_factory):
     app = app_factory(database_url="postgresql+psycopg://postgres@127.0.0.1:1/nothing")
     response = app.test_client().get("/readyz")

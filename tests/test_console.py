@@ -220,6 +220,16 @@ def test_publish_a_material_policy(client, owner, site):
     page = client.get(f"{path}/{published.id}").get_data(as_text=True)
     assert "We changed things." in page
 
+    pasted = "A long policy <pasted> by hand & kept."
+    again = post(client, path, {"label": "2027-01", "text": pasted, "material": "on"})
+    assert again.status_code == 409
+    html = again.get_data(as_text=True)
+    assert "already published" in html and 'role="alert"' in html
+    assert "A long policy &lt;pasted&gt; by hand &amp; kept.</textarea>" in html
+    assert 'value="2027-01"' in html and 'name="material" type="checkbox" checked' in html
+    empty = post(client, path, {"label": "2027-02", "text": ""})
+    assert empty.status_code == 422 and "needs its text or its URL" in empty.get_data(as_text=True)
+
 
 def test_operator_creates_site_and_account(client, runner):
     make_account("op@example.com", "operator")
@@ -303,6 +313,10 @@ def test_dashboard_counts_decisions_as_they_arrive(client, owner, site):
     sign_in(client, "owner@example.com")
     page = client.get(f"/console/sites/{site.site_key}/").get_data(as_text=True)
     assert 'data-total="accept_all">1<' in page
+    assert "opt-in Analytics</th>" in page and "opt-in analytics" not in page
+    assert (
+        stats.dashboard(site, today, today)["opt_in"]["Analytics"] == series["opt_in"]["analytics"]
+    )
     bad = client.get(f"/console/sites/{site.site_key}/?start=2026-13-01")
     assert bad.status_code == 422
 
@@ -337,6 +351,8 @@ def test_the_tag_check_fetches_only_the_sites_own_origins(client, owner, site):
     base = f"/console/sites/{site.site_key}/install"
     page = client.get(base).get_data(as_text=True)
     assert f"/c/{site.site_key}.js" in page and "integrity=" in page and "/c/stub.js" in page
+    assert "FORM_NAME" not in page
+    assert 'data-consent-form="crm"' in page and 'data-consent-form="newsletter"' in page
     assert client.get(f"{base}?url=https://elsewhere.example/").status_code == 422
 
 
@@ -394,3 +410,29 @@ def test_outboxes_say_what_pending_items_wait_for(app, client, owner, site):
     assert "NeoCRM is not configured for this site" in seen and "No SMTP server" in seen
     app.config["SMTP_HOST"] = "smtp.example.com"
     assert "No SMTP server" not in client.get(path).get_data(as_text=True)
+
+
+def test_users_password_replaces_a_lost_password_and_logs_it(runner, owner):
+    from consent_service.console import signin
+    from consent_service.errors import ApiError
+
+    new = "a brand new passphrase"
+    result = runner.invoke(
+        args=["users", "password", "--email", "Owner@Example.com"], input=new + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert new not in result.output
+    assert signin.sign_in("owner@example.com", new, None, sleep=lambda _: None) is not None
+    with pytest.raises(ApiError):
+        signin.sign_in("owner@example.com", PASSWORD, None, sleep=lambda _: None)
+    entries = db.session.scalars(
+        select(ConsoleActivity).where(ConsoleActivity.action == "account.password_set")
+    ).all()
+    assert len(entries) == 1 and new not in str(entries[0].detail)
+    short = runner.invoke(args=["users", "password", "--email", "owner@example.com"], input="x\n")
+    assert short.exit_code == 1 and "12 characters" in short.output
+    unknown = runner.invoke(
+        args=["users", "password", "--email", "nobody@example.com"], input=new + "\n"
+    )
+    assert unknown.exit_code == 1 and "No console account" in unknown.output
+    assert "--password" not in runner.invoke(args=["users", "password", "--help"]).output

@@ -120,3 +120,8 @@ def test_concurrent_consents_are_each_recorded_by_the_threaded_worker(served) ->
     for thread in threads:
         thread.join()
     assert statuses == {event_id: 201 for event_id in sent}
+
+
+def test_the_start_line_keeps_the_listening_address(served) -> None:
+    base, _, log = served
+    assert re.search(rf"Listening at: {re.escape(base)} \(\d+\)", log.read_text())

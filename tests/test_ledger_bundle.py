@@ -149,3 +149,19 @@ def test_concurrent_sealers_never_duplicate_or_skip(app, client, site, app_facto
     assert seqs == list(range(40))
     sizes = sorted(checkpoint.tree_size for checkpoint in LedgerCheckpoint.query.all())
     assert sizes[-1] == 40 and len(set(sizes)) == len(sizes)
+
+
+def test_a_tampered_row_is_named_not_left_out_of_the_count(client, site, runner, tmp_path):
+    record_many(client, site, 6)
+    seal_site(site)
+    bundle = tmp_path / "bundle"
+    export_bundle(runner, site, bundle)
+    lines = (bundle / "events.jsonl").read_text().splitlines()
+    edited = json.loads(lines[4])
+    edited["language"] = "xx"
+    lines[4] = json.dumps(edited)
+    (bundle / "events.jsonl").write_text("\n".join(lines) + "\n")
+    result = offline_verify(bundle)
+    assert result.exit_code == 1
+    assert "rows: 6 rows, 1 does not match its leaf hash" in result.output
+    assert "count 5" not in result.output

@@ -111,6 +111,7 @@ def test_the_preference_center_shows_changes_exports_withdraws_and_asks_for_eras
     page.get_by_role("button", name="Ask for erasure").click()
     status = page.locator("#erasure-status")
     status.filter(has_text="Your request for erasure was received.").wait_for()
+    assert page.get_by_text("Your choices were saved.").count() == 0
     follow = status.get_by_role("link", name="Follow your request")
     assert "/rights/" in (follow.get_attribute("href") or "")
     request_page = visit.context.new_page()

@@ -135,3 +135,12 @@ def test_gunicorns_error_log_names_no_client() -> None:
     logger.error("Invalid request from ip=%s: %s", "198.51.100.23", "bad header")
     assert "198.51.100.23" not in stream.getvalue()
     assert "Invalid request from ip=[ip]" in stream.getvalue()
+
+
+def test_the_listening_address_is_not_redacted_but_other_addresses_are(caplog) -> None:
+    log = get_logger("consent_service.test")
+    with caplog.at_level(logging.INFO, logger="consent_service.test"):
+        log.info("Listening at: %s (%s)", "http://127.0.0.1:8731", 28425)
+        log.info("client %s at %s", "10.1.2.3", "http://127.0.0.1:8731")
+    assert "Listening at: http://127.0.0.1:8731 (28425)" in caplog.text
+    assert "10.1.2.3" not in caplog.text

@@ -415,3 +415,47 @@ def test_the_console_downloads_an_access_request_s_data_as_a_step(client, site, 
     assert 'value="export"' not in client.get(other).get_data(as_text=True)
     refused = client.post(other, data={"action": "export", "csrf_token": token})
     assert refused.status_code == 409
+
+
+@pytest.mark.parametrize("role", ["owner", "editor"])
+def test_the_console_corrects_the_address_of_a_correction_request(client, site, role):
+    old, new = "old.address@example.com", "new.address@example.com"
+    subscription = Subscription(
+        site_id=site.id, form="newsletter", category="marketing_email", status="active",
+        subject_id="s" * 32, address_hash=address_hash(site.site_key, old),
+        email_encrypted=encrypt_text(old), locale="en", wording_hash="0" * 64,
+    )  # fmt: skip
+    db.session.add(subscription)
+    db.session.commit()
+    asked = requests.open_request(site, "correction", channel="site_backend", actor="t", email=old)
+    make_account("auditor@example.com", "auditor", site)
+    make_account(f"{role}@example.com", role, site)
+    page_url = f"/console/sites/{site.site_key}/requests/{asked.id}"
+
+    sign_in(client, "auditor@example.com")
+    assert 'value="correct"' not in client.get(page_url).get_data(as_text=True)
+    token = csrf_token(client, "/console/")
+    crafted = {"action": "correct", "email": new, "csrf_token": token}
+    assert client.post(page_url, data=crafted).status_code == 403
+    client.post("/console/logout", data={"csrf_token": token})
+
+    sign_in(client, f"{role}@example.com")
+    assert 'value="correct"' in client.get(page_url).get_data(as_text=True)
+    no_token = client.post(page_url, data={"action": "correct", "email": new})
+    assert no_token.status_code == 400
+    token = csrf_token(client, page_url)
+    bad = client.post(page_url, data={"action": "correct", "email": "x", "csrf_token": token})
+    assert bad.status_code == 422
+    done = client.post(page_url, data={"action": "correct", "email": new, "csrf_token": token})
+    assert done.status_code == 302
+    db.session.refresh(subscription)
+    assert subscription.address_hash == address_hash(site.site_key, new)
+    assert [s.action for s in requests.steps_of(asked.id)] == ["opened", "started", "corrected"]
+
+    access_request = requests.open_request(
+        site, "access", channel="site_backend", actor="t", visitor_id="v3"
+    )
+    other = f"/console/sites/{site.site_key}/requests/{access_request.id}"
+    assert 'value="correct"' not in client.get(other).get_data(as_text=True)
+    refused = client.post(other, data={"action": "correct", "email": new, "csrf_token": token})
+    assert refused.status_code == 409

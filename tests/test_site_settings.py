@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import yaml
 
 from consent_service.extensions import db
-from consent_service.models import BannerVersion, Service, SettingsChange, SiteForm
+from consent_service.models import BannerVersion, Service, SettingsChange, Site, SiteForm
 from consent_service.sites import settings
 from consent_service.sites.catalogue import catalogue_entry
 from consent_service.sites.history import history
@@ -365,3 +365,20 @@ def test_a_schema_reference_for_editors_is_not_a_setting(app):
     pointed = {"$schema": "https://consent.example.com/api/site-settings.schema.json", **document()}
     assert not settings.apply_settings(pointed, site=site).changed
     assert "$schema" not in settings.current_document(site)
+
+
+def test_a_second_site_with_a_name_already_taken_is_refused(app, runner, tmp_path, client):
+    first = settings.create_site("Shop EU", ["https://shop.example"])
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(document(name="Shop EU")), encoding="utf-8")
+    from_file = runner.invoke(args=["sites", "create", "--from", str(path)])
+    assert from_file.exit_code == 1
+    assert "A site named 'Shop EU' exists already" in from_file.output
+    assert first.site_key in from_file.output
+    plain = runner.invoke(
+        args=["sites", "create", "--name", "Shop EU", "--origin", "https://b.example"]
+    )
+    assert plain.exit_code == 1 and "exists already" in plain.output
+    assert count_rows(Site) == 1
+    applied = runner.invoke(args=["sites", "apply", str(path), "--dry-run"])
+    assert applied.exit_code == 0, applied.output

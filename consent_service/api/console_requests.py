@@ -10,13 +10,15 @@ import json
 from flask import Blueprint, Response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
+from marshmallow import ValidationError
 
 from consent_service.api.console import actor, error_page, guard, signed_in
 from consent_service.api.console_site import site_page
 from consent_service.consents import request_handling, requests
 from consent_service.console import activity
-from consent_service.errors import ApiError
+from consent_service.errors import ApiError, ValidationFailed
 from consent_service.models.request import CLOSE_OUTCOMES, REQUEST_STATUSES
+from consent_service.schemas.request import RequestCorrectSchema
 from consent_service.sites.registry import get_site
 
 blp = Blueprint(
@@ -26,7 +28,7 @@ blp.before_request(guard)
 blp.register_error_handler(ApiError, error_page)
 blp.register_error_handler(CSRFError, error_page)
 
-ACTIONS = ("handle", "export", "note", "close", "reject")
+ACTIONS = ("handle", "export", "note", "close", "reject", "correct")
 NOTE_LENGTH = 1000
 
 
@@ -89,6 +91,13 @@ def request_action(site_key: str, request_id: int) -> ResponseReturnValue:
         requests.close(site.id, request_id, who, request.form.get("outcome", ""), note)
     elif action == "reject":
         requests.reject(site.id, request_id, who, note or "")
+    elif action == "correct":
+        # The API's POST .../requests/{id}/correct, from the form: the same schema and operation.
+        try:
+            body = RequestCorrectSchema().load({"email": request.form.get("email", "")})
+        except ValidationError as exc:
+            raise ValidationFailed(exc.normalized_messages()) from exc
+        request_handling.correct_address(site.id, request_id, body["email"], who)
     else:
         raise ApiError(422, "Unknown action or missing note.", error="validation_failed")
     activity.record("request." + action, account=account, site_id=site.id, request=request_id)

@@ -19,7 +19,7 @@ from consent_service.console import ledger as console_ledger
 from consent_service.console import outboxes as console_outboxes
 from consent_service.errors import ApiError
 from consent_service.ledger import exports
-from consent_service.sites import catalogue, history, versions
+from consent_service.sites import catalogue, forms, history, versions
 from consent_service.sites.public_config import site_locales
 from consent_service.sites.registry import get_site
 
@@ -47,7 +47,7 @@ def overview(site_key: str) -> ResponseReturnValue:
     site = get_site(site_key)
     today = datetime.now(UTC).date()
     start, end = editing.date_range(request.args.get("start"), request.args.get("end"), today)
-    series = stats.daily(site.id, start, end)
+    series = stats.dashboard(site, start, end)
     return site_page("console/dashboard.html", site_key, series=series, start=start, end=end)
 
 
@@ -97,15 +97,30 @@ def settings_version(site_key: str, change_id: int) -> ResponseReturnValue:
 @blp.route("/policies", methods=["GET", "POST"])
 def policies(site_key: str) -> ResponseReturnValue:
     site = get_site(site_key)
+    form = {name: request.form.get(name, "") for name in ("label", "text", "url", "sha256")}
     if request.method == "POST":
-        published = versions.publish_policy(
-            site,
-            request.form.get("label", "").strip(),
-            text=request.form.get("text") or None,
-            url=request.form.get("url") or None,
-            sha256=request.form.get("sha256") or None,
-            material=request.form.get("material") == "on",
-        )
+        try:
+            published = versions.publish_policy(
+                site,
+                form["label"].strip(),
+                text=form["text"] or None,
+                url=form["url"] or None,
+                sha256=form["sha256"] or None,
+                material=request.form.get("material") == "on",
+            )
+        except (ApiError, ValueError) as exc:
+            # A taken label, a bad label or URL, no text: the form again, the paste kept.
+            refused = exc if isinstance(exc, ApiError) else ApiError(422, str(exc))
+            return site_page(
+                "console/policies.html",
+                site_key,
+                status=refused.code or 400,
+                policies=versions.policy_versions(site),
+                form=form,
+                material=request.form.get("material") == "on",
+                error=refused.description,
+                errors=refused.errors,
+            )
         activity.record(
             "policy.published",
             account=signed_in(),
@@ -114,7 +129,9 @@ def policies(site_key: str) -> ResponseReturnValue:
             material=published.material,
         )
         return redirect(url_for("console_site.policies", site_key=site_key))
-    return site_page("console/policies.html", site_key, policies=versions.policy_versions(site))
+    return site_page(
+        "console/policies.html", site_key, policies=versions.policy_versions(site), form=form
+    )
 
 
 @blp.route("/policies/<int:policy_id>", methods=["GET"])
@@ -136,7 +153,10 @@ def install(site_key: str) -> ResponseReturnValue:
         checked = console_install.check_page(
             get_site(site_key), url, tags["src"], allow_local=allow_local
         )
-    return site_page("console/install.html", site_key, tags=tags, checked=checked, url=url)
+    site_forms = forms.forms_of(get_site(site_key).id)
+    return site_page(
+        "console/install.html", site_key, tags=tags, checked=checked, url=url, forms=site_forms
+    )
 
 
 @blp.route("/ledger", methods=["GET"])
@@ -158,6 +178,23 @@ def ledger(site_key: str) -> ResponseReturnValue:
 def ledger_event(site_key: str, event_id: str) -> ResponseReturnValue:
     detail = console_ledger.event_detail(get_site(site_key), event_id)
     return site_page("console/event.html", site_key, detail=detail)
+
+
+@blp.route("/ledger/bundle.tar.gz", methods=["GET"])
+def ledger_bundle(site_key: str) -> ResponseReturnValue:
+    """The signed bundle `consent-service ledger verify` accepts, for every role that exports."""
+    site = get_site(site_key)
+    account = signed_in()
+    name, chunks = console_ledger.bundle_download(site, actor=f"console:{account.id}")
+    activity.record("ledger.exported", account=account, site_id=site.id, format="bundle")
+    return Response(
+        chunks,
+        content_type="application/gzip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @blp.route("/ledger/export.<string:fmt>", methods=["GET"])

@@ -1,8 +1,9 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators, and the answer to the
+favicon request every browser makes on every page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
@@ -15,6 +16,13 @@ blp = Blueprint("health", __name__)
 @blp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     return jsonify(status="ok")
+
+
+@blp.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """No icon (204), cached for a week: without it every console, demo and preference page
+    logged a 404 and the browser asked again each time."""
+    return Response(status=204, headers={"Cache-Control": "public, max-age=604800"})
 
 
 @blp.get("/readyz")

@@ -120,9 +120,7 @@ keys_option = click.option(
 
 
 @ledger_group.command("verify")
-@click.argument(
-    "bundle", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
+@click.argument("bundle", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--site", "site_key", default=None, help="Verify the live database instead.")
 @click.option(
     "--previous-checkpoint",
@@ -147,7 +145,8 @@ def ledger_verify(
     service: str | None,
 ) -> None:
     """Verify a bundle offline (no database; network only for --service), or a site's live
-    ledger, against keys you trust. Exit 0 only when VERIFIED; 1 NOT VERIFIED; 2
+    ledger, against keys you trust. BUNDLE is the folder `ledger export` writes or the
+    .tar.gz the console downloads. Exit 0 only when VERIFIED; 1 NOT VERIFIED; 2
     UNAUTHENTICATED (no trusted key given)."""
 
     if (bundle is None) == (site_key is None):
@@ -156,7 +155,7 @@ def ledger_verify(
     if keys is not None:
         click.echo(f"trusting {len(keys.keys)} key(s) from {keys.source}")
     if bundle is not None:
-        verdict = verify.verify_bundle(bundle, keys, previous_checkpoint)
+        verdict = _verify_bundle(bundle, keys, previous_checkpoint)
     elif keys is None:
         verdict = verify.Verdict(authenticated=False)
     else:
@@ -177,6 +176,23 @@ def ledger_verify(
         sys.exit(2)
     if not verdict.ok:
         sys.exit(1)
+
+
+def _verify_bundle(bundle: Path, keys: Any, previous_checkpoint: Path | None) -> Any:
+    """A folder as it is; an archive unpacked into a temporary folder first."""
+    from consent_service.ledger import bundle_archive
+
+    if bundle.is_dir():
+        return verify.verify_bundle(bundle, keys, previous_checkpoint)
+    if not bundle_archive.is_archive(bundle):
+        raise click.UsageError("BUNDLE is a bundle folder or a .tar.gz of one")
+    try:
+        with bundle_archive.unpacked(bundle) as folder:
+            return verify.verify_bundle(folder, keys, previous_checkpoint)
+    except bundle_archive.ArchiveError as exc:
+        verdict = verify.Verdict()
+        verdict.check(False, f"bundle readable: {exc}")
+        return verdict
 
 
 def _verify_live(site_key: str, keys: Any, trusted_file: Path | None) -> Any:

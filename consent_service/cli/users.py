@@ -37,6 +37,20 @@ def users_create(email: str, role: str, site_key: str | None) -> None:
     click.echo(f"{account.email}: {role}{where}")
 
 
+@users_group.command("password")
+@click.option("--email", required=True, help="The e-mail address the person signs in with.")
+@with_appcontext
+def users_password(email: str) -> None:
+    """Set a new password for an account (a lost one cannot be recovered, only replaced)."""
+    password = read_password()
+    try:
+        account = accounts.set_password(email, password)
+    except ApiError as exc:
+        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
+        raise click.ClickException(details or str(exc.description)) from exc
+    click.echo(f"{account.email}: new password set")
+
+
 def read_password() -> str:
     stream = click.get_text_stream("stdin")
     if stream.isatty():

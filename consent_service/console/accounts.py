@@ -97,6 +97,19 @@ def create_account(
     return account
 
 
+def set_password(email: str, password: str) -> ConsoleAccount:
+    """A new password for an account whose password is lost (an operator's command line, not
+    the console: whoever runs it holds the database). Logged, never the password itself."""
+    account = find_account(normalise_email(email))
+    if account is None:
+        raise ApiError(404, "No console account has this e-mail address.", error="not_found")
+    check_password(password)
+    account.password_hash = hash_password(password)
+    activity.log("account.password_set", email=account.email)
+    db.session.commit()
+    return account
+
+
 def role_on(account: ConsoleAccount, site: Site) -> str | None:
     """The account's role on the site: `operator` for operators, None when it has none."""
     if account.is_operator:

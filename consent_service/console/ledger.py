@@ -1,20 +1,24 @@
 """What the console shows of a site's ledger: events found by visitor, event id or day; one
 event with its signed receipt, whether it is sealed and proved in the latest checkpoint, and
-the exact banner document it rested on; the latest checkpoint and a live verification."""
+the exact banner document it rested on; the latest checkpoint and a live verification; the
+signed bundle `ledger verify` checks, as a download."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
-from consent_service.ledger import proofs, verify
+from consent_service.ledger import bundle_archive, exports, proofs, verify
 from consent_service.ledger.records import event_record, issue_receipt
 from consent_service.ledger.sealing import latest_checkpoint
 from consent_service.ledger.signing import current_key, public_key_document, published_keys
@@ -96,3 +100,19 @@ def status(site: Site, *, live: bool) -> dict[str, Any]:
         keys = from_document(public_key_document(published_keys()), "the service's own keys")
         verdict = verify.verify_live(site.id, site.site_key, keys)
     return {"checkpoint": checkpoint, "verdict": verdict}
+
+
+def bundle_download(site: Site, actor: str) -> tuple[str, Iterator[bytes]]:
+    """The whole ledger as the bundle `consent-service ledger export` writes (the same
+    `exports.write_bundle`), packed as a .tar.gz on disk and streamed: its file name and chunks.
+    `ledger verify` takes the archive as it is."""
+    top = f"{site.site_key}-ledger-bundle"
+    scratch = Path(tempfile.mkdtemp(prefix="console-bundle-"))
+    try:
+        exports.write_bundle(
+            site.id, site.site_key, site.name, scratch / top, exports.ExportFilters(), actor
+        )
+        chunks = bundle_archive.packed_stream(scratch / top, top)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return f"{top}.tar.gz", chunks

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from consent_service.extensions import db
-from consent_service.models import ConsentEvent, DailyDecisionCount
+from consent_service.models import ConsentEvent, DailyDecisionCount, Site
 from consent_service.models.consent import ACTIONS
 
 COUNTERS = DailyDecisionCount.__table__
@@ -87,4 +87,20 @@ def daily(site_id: int, start: date, end: date) -> dict[str, Any]:
         series["opt_in"][category] = rates
     series["totals"] = {action: sum(values) for action, values in series["actions"].items()}
     series["totals"]["gpc"] = sum(series["gpc"])
+    return series
+
+
+def dashboard(site: Site, start: date, end: date) -> dict[str, Any]:
+    """`daily`, with each category's opt-in rates under the name people read in the banner
+    (the site's default locale), not its slug; a category since removed keeps its slug."""
+    series = daily(site.id, start, end)
+    names = {
+        category.slug: (category.texts.get(site.default_locale) or {}).get("name") or category.slug
+        for category in site.categories
+    }
+    shown = [names.get(slug, slug) for slug in series["opt_in"]]
+    series["opt_in"] = {
+        name if shown.count(name) == 1 else f"{name} ({slug})": rates
+        for name, (slug, rates) in zip(shown, series["opt_in"].items(), strict=True)
+    }
     return series

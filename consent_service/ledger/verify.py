@@ -97,6 +97,7 @@ def verify_rows(
     leaves: list[bytes] = []
     position = -1
     last_seq = -1
+    unmatched = 0  # rows whose fields do not give their leaf hash (full: no leaf to place)
     size = int(checkpoint["tree_size"])
     for position, row in enumerate(rows):
         label = f"row {position + 1} (seq {row.get('seq')}, event {row.get('event_id')})"
@@ -104,9 +105,11 @@ def verify_rows(
             leaf = leaf_hash(canonical_event_bytes(event_fields(row)))
         except (KeyError, ValueError, TypeError):
             verdict.check(False, f"{label}: fields missing or malformed")
+            unmatched += 1
             continue
         verdict.check(row.get("site") == checkpoint.get("site"), f"{label}: site of the log")
         if not verdict.check(leaf.hex() == row.get("leaf_hash"), f"{label}: leaf hash") and full:
+            unmatched += 1
             continue
         leaves.append(leaf)
         if full:
@@ -135,6 +138,16 @@ def verify_rows(
     if not full:
         if all_leaves is not None:
             _check_tree(all_leaves, checkpoint, previous, verdict, "leaf hashes")
+        return position + 1
+    if unmatched:
+        # The tree cannot be rebuilt without those leaves; say so instead of a count that
+        # leaves them out ("count 5 equals tree size 6" of a bundle of 6 rows).
+        verdict.check(
+            False,
+            f"rows: {position + 1} rows, {unmatched} "
+            f"{'does' if unmatched == 1 else 'do'} not match {'its' if unmatched == 1 else 'their'}"
+            " leaf hash, so the tree and its root cannot be checked",
+        )
         return position + 1
     _check_tree(leaves, checkpoint, previous, verdict, "rows")
     return position + 1

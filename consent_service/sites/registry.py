@@ -40,3 +40,18 @@ def normalise_origin(origin: str) -> str:
     if not sep or not rest or "/" in rest:
         raise ValueError(f"not an origin (scheme://host[:port]): {origin!r}")
     return f"{scheme.lower()}://{rest.lower()}"
+
+
+def refuse_taken_name(name: object) -> None:
+    """A new site may not take another's name: `sites apply FILE` finds its site by name."""
+    if not isinstance(name, str) or not name:
+        return
+    taken = db.session.scalar(select(Site.site_key).where(Site.name == name).limit(1))
+    if taken is not None:
+        raise ApiError(
+            409,
+            f"A site named {name!r} exists already (site key {taken}); choose another name, "
+            f"or change that site with `sites apply FILE --site {taken}`.",
+            error="name_taken",
+            errors={"name": ["Another site has this name."]},
+        )

@@ -26,7 +26,7 @@ from consent_service.sites import forms, lint, plan, resolve
 from consent_service.sites.defaults import default_document
 from consent_service.sites.history import latest_change
 from consent_service.sites.legacy import document_from_site
-from consent_service.sites.registry import generate_site_key, normalise_origin
+from consent_service.sites.registry import generate_site_key, normalise_origin, refuse_taken_name
 from consent_service.sites.versions import record_banner_version
 
 CLI_ACTOR = "cli"
@@ -364,12 +364,14 @@ def create_site(
     actor: str = CLI_ACTOR,
 ) -> Site:
     """A new site from a document, or from nothing but a name and origins (defaults for the
-    rest); `name` and `origins`, when given, replace the document's."""
+    rest); `name` and `origins`, when given, replace the document's. A name another site has
+    is refused (409): `sites apply` finds a site by its name."""
     raw = dict(document) if document is not None else default_document(name or "", [])
     if name:
         raw["name"] = name
     if origins:
         raw["origins"] = list(origins)
+    refuse_taken_name(raw.get("name"))
     result = apply_settings(raw, actor=actor)
     return site_by_key(str(result.site_key))
 

@@ -50,6 +50,12 @@
     })
       .then(function (response) {
         status.textContent = response.ok ? erase.dataset.sent : erase.dataset.failed;
+        // "Your choices were saved." no longer describes what is held once erasure is asked.
+        if (response.ok) {
+          document.querySelectorAll(".notice").forEach(function (notice) {
+            notice.remove();
+          });
+        }
         status.dataset.state = response.ok ? "sent" : "failed";
         button.disabled = response.ok;
         return response.ok ? response.json() : null;
