@@ -36,6 +36,7 @@ SOURCES = {
         "PIPL Art. 23, 29 and 39; GB/T 42574-2023: separate consent to provide or transfer"
     ),
     "reask-too-soon": "EDPB guidelines 05/2020 and COM(2025) 837 Art. 88a: a refusal stands",
+    "retention-below-floor": "PRC Cybersecurity Law Art. 21(3): network logs kept 6 months",
 }
 
 
