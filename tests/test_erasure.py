@@ -28,6 +28,7 @@ from consent_service.models import (
     LedgerEntry,
 )
 from consent_service.models.types import utcnow
+from tests import docs_verifier
 from tests.conftest import ledger_public_key, trusted_keys
 from tests.erasure_support import add_personal_links, database_text, seed_visitors, values_of
 
@@ -154,6 +155,7 @@ def test_a_thousand_events_erased_and_purged_still_verify(app, site, runner, tmp
         args=["ledger", "verify", str(bundle), "--public-key", ledger_public_key()]
     )
     assert result.exit_code == 0 and "VERDICT: VERIFIED" in result.output, result.output
+    assert docs_verifier.verify(bundle, ledger_public_key()) == []
     filtered = tmp_path / "filtered"
     exports.write_bundle(
         site.id,
@@ -175,6 +177,7 @@ def test_a_thousand_events_erased_and_purged_still_verify(app, site, runner, tmp
         )
         verdict = verify.verify_bundle(bundle, trusted_keys())
         assert not verdict.ok
+        assert docs_verifier.verify(bundle, ledger_public_key())
 
 
 def test_only_evidence_may_be_erased_in_place(app, site):
