@@ -187,7 +187,8 @@ def post_lead(submission: dict[str, Any], site_key: str) -> Any:
 @blp.arguments(ErasureRequestSchema())
 @blp.response(202, ErasureReportSchema)
 def post_erasure(body: dict[str, Any], site_key: str) -> erasure.ErasureReport:
-    """The visitor asks for erasure of their leads (deleted in the CRM too)."""
+    """The visitor asks for erasure: their leads (deleted in the CRM too), subscriptions and
+    the evidence of their consent events; the ledger's leaves stay."""
     site = public_site(site_key)
     visitor_id = decisions.visitor_from_token(site, body["visitor_token"])
     report = erasure.request_erasure(site.site_id, visitor_id)
