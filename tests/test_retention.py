@@ -108,3 +108,41 @@ def test_a_dry_run_changes_nothing_and_the_command_reports(app, site, runner):
     assert "purged nothing" in again.output
     missing = runner.invoke(args=["retention", "run", "--site", "nope"])
     assert missing.exit_code != 0
+
+
+def test_the_schedule_runs_in_process_only_when_configured(app, app_factory, site):
+    assert "retention" not in app.extensions  # off in tests
+    scheduled = app_factory(RETENTION_AUTORUN=True, RETENTION_INTERVAL=120)
+    job = scheduled.extensions["retention"]
+    assert job.interval == 120.0
+    seed_visitors(site, "sched", 2, 1, utcnow() - timedelta(days=6 * 366))
+    with scheduled.app_context():
+        job.work()  # what the thread runs each interval
+        db.session.remove()
+    erased = db.session.scalars(sa.select(ConsentEvent.erasure_id)).all()
+    assert len(erased) == 2 and all(erased)
+
+
+def test_outbox_rows_and_dead_letters_go_after_their_days_without_the_floor(app, site):
+    from consent_service.models import Lead
+
+    document = settings.export_document(site)
+    document["regions"] = NO_CN
+    document["retention"] = {**document["retention"], "delivered_outbox_days": 10}
+    document["retention"]["dead_letter_days"] = 15
+    assert settings.apply_settings(document, site=site).applied
+    visitors = seed_visitors(site, "outbox", 3, 1, utcnow())
+    add_personal_links(site, visitors, "outbox")  # one delivered lead, two pending
+    db.session.execute(sa.update(Lead).values(delivered_at=utcnow() - timedelta(days=11)))
+    db.session.execute(
+        sa.update(MailMessage).values(status="dead", created_at=utcnow() - timedelta(days=12))
+    )
+    db.session.commit()
+    (early,) = retention.run_retention(site.site_key)
+    assert early.counts["delivered_leads"] == 1 and early.counts["dead_mail"] == 0
+    delivered = db.session.scalars(sa.select(Lead).where(Lead.status == "delivered")).one()
+    assert delivered.fields_encrypted is None and delivered.erased_at is not None
+    pending = db.session.scalars(sa.select(Lead).where(Lead.status == "pending")).all()
+    assert len(pending) == 2 and all(lead.fields_encrypted for lead in pending)
+    (later,) = retention.run_retention(site.site_key, utcnow() + timedelta(days=4))
+    assert later.counts["dead_mail"] == 3 and later.counts["delivered_leads"] == 0
