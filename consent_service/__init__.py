@@ -143,6 +143,12 @@ def register_background_jobs(app: Flask) -> None:
         start_with_first_request(
             app, MAIL_WORKER, float(app.config["MAIL_INTERVAL"]), run_mail_worker
         )
+    if app.config.get("RETENTION_AUTORUN"):
+        from consent_service.consents.retention import run_retention
+
+        start_with_first_request(
+            app, "retention", float(app.config["RETENTION_INTERVAL"]), run_retention
+        )
 
 
 def register_blueprints(app: Flask) -> None:

@@ -160,6 +160,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "WEBHOOK_AUTODELIVER": _env_bool("WEBHOOK_AUTODELIVER", True),
         "WEBHOOK_ALLOW_HTTP": _env_bool("WEBHOOK_ALLOW_HTTP", False),
         "CRM_AUTODELIVER": _env_bool("CRM_AUTODELIVER", True),
+        "RETENTION_AUTORUN": _env_bool("RETENTION_AUTORUN", True),
+        "RETENTION_INTERVAL": float(_env_int("RETENTION_INTERVAL", 3600)),
         "CRM_TIMEOUT": float(_env_int("CRM_TIMEOUT", 30)),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "SECRET_KEY": secret_key,

@@ -52,6 +52,7 @@ def make_app(database_url: str, **overrides: Any) -> Flask:
         "LEDGER_SIGNING_KEY": TEST_LEDGER_KEY,
         "TESTING": True,
         "SITE_CACHE_SECONDS": 0,
+        "RETENTION_AUTORUN": False,
         **overrides,
     }
     return create_app(config)

@@ -200,15 +200,21 @@ def test_changed_evidence_is_detected_and_erased_evidence_still_verifies(
     assert not changed.ok
     assert any("seq 1" in failure and "evidence" in failure for failure in changed.failures)
     db.session.rollback()
-    # erasure (the visitors'-rights work): values and salt go, the sealed commitment stays
-    open_tampering()
-    execute(
-        "UPDATE consent_events SET page_url = NULL, user_agent = NULL, ip_prefix = NULL, "
-        "client_time = NULL, evidence_salt = NULL WHERE id = :id",
-        id=target,
-    )
+    # erasure: values and salt go under a tombstone, the sealed commitment stays
+    from consent_service.consents import tombstones
+
+    tombstone = tombstones.new_tombstone(site.id, "request")
+    assert tombstones.erase_event_ids([target], tombstone.id) == 1
     erased = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
     assert erased.ok, erased.failures
+    db.session.rollback()
+    # the same without a tombstone is evidence destroyed, not erased
+    open_tampering()
+    execute(
+        "UPDATE consent_events SET evidence_salt = NULL, page_url = NULL WHERE id = :id", id=target
+    )
+    destroyed = verify.verify_live(site.id, site.site_key, trusted_keys(), trusted)
+    assert any("seq 1" in failure and "tombstone" in failure for failure in destroyed.failures)
     db.session.rollback()
 
 

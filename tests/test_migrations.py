@@ -28,7 +28,13 @@ from tests.conftest import (
     trusted_keys,
 )
 
-LATER_COLUMNS = ("id", "evidence_salt", "evidence_commitment", "rule_set")  # 0010, 0013
+LATER_COLUMNS = (
+    "id",
+    "evidence_salt",
+    "evidence_commitment",
+    "rule_set",
+    "erasure_id",
+)  # 0010, 0013, 0016
 
 
 def insert_old_event(event: ConsentEvent) -> None:

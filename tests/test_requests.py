@@ -16,7 +16,13 @@ from consent_service.encryption import encrypt_text
 from consent_service.extensions import db
 from consent_service.integrations.mail import outbox
 from consent_service.integrations.mail.subscribers import address_hash
-from consent_service.models import MailMessage, SubjectRequest, SubjectRequestStep, Subscription
+from consent_service.models import (
+    ErasureTombstone,
+    MailMessage,
+    SubjectRequest,
+    SubjectRequestStep,
+    Subscription,
+)
 from consent_service.models.types import utcnow
 from consent_service.sites import access, settings
 from consent_service.tokens import issue_visitor_token
@@ -269,6 +275,10 @@ def test_the_public_erasure_endpoint_records_a_closed_erasure_request(client, si
     assert (request.kind, request.status, request.outcome) == ("erasure", "closed", "fulfilled")
     actions = [step.action for step in requests.steps_of(request.id)]
     assert actions == ["opened", "started", "erased", "closed"]
+    tombstone = db.session.scalars(db.select(ErasureTombstone)).one()
+    assert tombstone.request_id == request.id and tombstone.subject == visitor["id"]
+    erased = [step.note for step in requests.steps_of(request.id) if step.action == "erased"]
+    assert erased == [f"events: 1, leads: 0, subscriptions: 0, tombstone: {tombstone.id}"]
     status = client.get(answer.json["status_url"].split("localhost", 1)[-1])
     assert status.status_code == 200 and "Erasure" in status.get_data(as_text=True)
 

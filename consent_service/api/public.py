@@ -224,8 +224,9 @@ def post_lead(submission: dict[str, Any], site_key: str) -> Any:
 @blp.arguments(ErasureRequestSchema())
 @blp.response(202, ErasureReportSchema)
 def post_erasure(body: dict[str, Any], site_key: str) -> dict[str, Any]:
-    """The visitor asks for erasure of their leads (deleted in the CRM too). Recorded as a
-    data subject request, closed at once; `reference` opens its status page."""
+    """The visitor asks for erasure: their leads (deleted in the CRM too), subscriptions and
+    the evidence of their consent events; the ledger's leaves stay. Recorded as a data
+    subject request, closed at once; `reference` opens its status page."""
     site = public_site(site_key)
     visitor_id = decisions.visitor_from_token(site, body["visitor_token"])
     report, recorded = request_handling.erase_now(

@@ -14,6 +14,7 @@ from consent_service.cli.demo import demo_command
 from consent_service.cli.ledger import ledger_group
 from consent_service.cli.mail import mail_group, subscriptions_group
 from consent_service.cli.requests import requests_group
+from consent_service.cli.retention import retention_group
 from consent_service.cli.scan import scan_command
 from consent_service.cli.sites import policies_group, sites_group, tokens_group
 from consent_service.cli.users import users_group
@@ -40,6 +41,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(tokens_group)
     app.cli.add_command(policies_group)
     app.cli.add_command(demo_command)
+    app.cli.add_command(retention_group)
     app.cli.add_command(ledger_group)
     app.cli.add_command(webhooks_group)
     app.cli.add_command(crm_group)

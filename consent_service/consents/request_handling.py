@@ -52,12 +52,14 @@ def carry_out_erasure(request: SubjectRequest, actor: str, now: datetime) -> Non
     """Erase what is held beyond the ledger (`consents.erasure`, which commits) and log it."""
     email = decrypt_text(request.email_encrypted) if request.email_encrypted else None
     db.session.flush()
-    report = erasure.request_erasure(request.site_id, request.visitor_id, email)
+    report = erasure.request_erasure(
+        request.site_id, request.visitor_id, email, request_id=request.id
+    )
     add_step(
         request,
         actor,
         "erased",
-        f"leads: {report.leads}, subscriptions: {report.subscriptions}",
+        erased_note(report),
         now,
     )
 
@@ -135,13 +137,19 @@ def erase_now(
     request.status = "in_progress"
     add_step(request, "service", "started", None, now)
     db.session.flush()
-    report = erasure.request_erasure(site_id, visitor_id, email)
+    report = erasure.request_erasure(site_id, visitor_id, email, request_id=request.id)
     add_step(
         request,
         "service",
         "erased",
-        f"leads: {report.leads}, subscriptions: {report.subscriptions}",
+        erased_note(report),
         now,
     )
     finish(site_id, request.id, "service", "close", "fulfilled", None, now)
     return report, request
+
+
+def erased_note(report: erasure.ErasureReport) -> str:
+    """The step's note: counts and the tombstone that says what was erased, no values."""
+    note = f"events: {report.events}, leads: {report.leads}, subscriptions: {report.subscriptions}"
+    return f"{note}, tombstone: {report.tombstone_id}" if report.tombstone_id else note

@@ -17,6 +17,7 @@ BANNER_VERSIONS_FILE = "banner_versions.jsonl"
 POLICIES_FILE = "policies.jsonl"
 DISCLOSURES_FILE = "disclosures.jsonl"
 CAPTURES_FILE = "captures.jsonl"
+ERASURES_FILE = "erasures.jsonl"
 LEAVES_FILE = "leaves.txt"
 
 
@@ -56,6 +57,26 @@ def verify_captures(bundle: Path, expected: Any, verdict: Checks) -> None:
     """captures.jsonl: the scanner's banner captures, by hash, as the manifest signed them."""
     for _ in read_side_file(bundle, expected, verdict, CAPTURES_FILE) or ():
         pass
+
+
+def verify_erasures(bundle: Path, expected: Any, named: set[int], verdict: Checks) -> None:
+    """Every tombstone an erased row names is in erasures.jsonl, as the manifest signed it.
+
+    Bundles made before erasure existed have no such file; they have no erased rows either."""
+    if expected is None and not named:
+        return
+    lines = read_side_file(bundle, expected, verdict, ERASURES_FILE)
+    if lines is None:
+        return
+    held = {
+        record.get("id")
+        for record in _json_lines(lines, ERASURES_FILE, verdict)
+        if isinstance(record.get("fields"), list)
+    }
+    missing = sorted(named - held)
+    verdict.check(
+        not missing, f"every tombstone an erased row names is in the bundle {missing[:3]}"
+    )
 
 
 def read_leaves(bundle: Path, expected: Any, verdict: Checks) -> list[bytes] | None:

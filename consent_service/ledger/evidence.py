@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from consent_service.canonical import canonical_json
 from consent_service.extensions import db
-from consent_service.models import ConsentEvent, LedgerEntry
+from consent_service.models import ConsentEvent, ErasureTombstone, LedgerEntry
 
 LEAF_VERSION = 2
 EVIDENCE_FIELDS = ("page_url", "user_agent", "ip_prefix", "client_time")
@@ -93,3 +93,46 @@ def evidence_failures(site_id: int, tree_size: int) -> Iterator[str]:
         )
         if commitment(document) != row.evidence_commitment:
             yield f"seq {row.seq} (event {row.event_id}): stored evidence matches its commitment"
+
+
+def erasure_failures(site_id: int, tree_size: int) -> Iterator[str]:
+    """Sealed events whose evidence went without a tombstone (a format 2 salt missing, or a
+    tombstone named that does not exist), or that a tombstone erased but still hold some."""
+    rows = db.session.execute(
+        select(
+            LedgerEntry.seq,
+            ConsentEvent.event_id,
+            ConsentEvent.erasure_id,
+            ErasureTombstone.id.label("tombstone"),
+        )
+        .join(ConsentEvent, ConsentEvent.id == LedgerEntry.consent_event_id)
+        .outerjoin(ErasureTombstone, ErasureTombstone.id == ConsentEvent.erasure_id)
+        .where(
+            LedgerEntry.site_id == site_id,
+            LedgerEntry.seq < tree_size,
+            (
+                (ConsentEvent.evidence_commitment.is_not(None))
+                & ConsentEvent.evidence_salt.is_(None)
+                & ConsentEvent.erasure_id.is_(None)
+            )
+            | (
+                ConsentEvent.erasure_id.is_not(None)
+                & (
+                    ErasureTombstone.id.is_(None)
+                    | ConsentEvent.evidence_salt.is_not(None)
+                    | ConsentEvent.page_url.is_not(None)
+                    | ConsentEvent.user_agent.is_not(None)
+                    | ConsentEvent.ip_prefix.is_not(None)
+                    | ConsentEvent.client_time.is_not(None)
+                )
+            ),
+        )
+        .order_by(LedgerEntry.seq)
+    )
+    for row in rows:
+        if row.erasure_id is None:
+            yield f"seq {row.seq} (event {row.event_id}): evidence salt gone without a tombstone"
+        elif row.tombstone is None:
+            yield f"seq {row.seq} (event {row.event_id}): names tombstone {row.erasure_id}, absent"
+        else:
+            yield f"seq {row.seq} (event {row.event_id}): erased, yet holds evidence"

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from consent_service.consents.tombstones import tombstone_records
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.ledger import iso27560
@@ -26,6 +27,7 @@ from consent_service.ledger.bundle_checks import (
     BANNER_VERSIONS_FILE,
     CAPTURES_FILE,
     DISCLOSURES_FILE,
+    ERASURES_FILE,
     LEAVES_FILE,
     POLICIES_FILE,
 )
@@ -44,7 +46,7 @@ from consent_service.ledger.signing import (
     public_key_document,
     published_keys,
 )
-from consent_service.models import AuditExport, ConsentEvent, LedgerEntry
+from consent_service.models import AuditExport, ConsentEvent, ErasureTombstone, LedgerEntry
 from consent_service.models.types import utcnow
 from consent_service.redact import get_logger
 
@@ -105,8 +107,11 @@ def export_rows(
             ConsentEvent.gpc,
             ConsentEvent.recorded_at,
             ConsentEvent.evidence_commitment,
+            ConsentEvent.erasure_id,
+            ErasureTombstone.created_at.label("erased_at"),
         )
         .join(ConsentEvent, ConsentEvent.id == LedgerEntry.consent_event_id)
+        .outerjoin(ErasureTombstone, ErasureTombstone.id == ConsentEvent.erasure_id)
         .where(LedgerEntry.site_id == site_id)
         .order_by(*((ConsentEvent.visitor_id,) if by_visitor else ()), LedgerEntry.seq)
     )
@@ -125,7 +130,21 @@ def export_rows(
         for row in result:
             if filters.category and not row.choices.get(filters.category):
                 continue
-            yield {"seq": row.seq, "leaf_hash": row.leaf_hash, **event_record(row, site_key)}
+            exported = {"seq": row.seq, "leaf_hash": row.leaf_hash, **event_record(row, site_key)}
+            if row.erasure_id is not None:
+                exported[ERASED] = erased_marker(row.erasure_id, row.erased_at)
+            yield exported
+
+
+#: An erased event's marker: its evidence is gone (the leaf, commitment included, is not).
+ERASED = "erased"
+
+
+def erased_marker(tombstone_id: int, erased_at: datetime | None) -> dict[str, Any]:
+    return {
+        "tombstone": tombstone_id,
+        "at": utc_timestamp(erased_at) if erased_at is not None else None,
+    }
 
 
 def event_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -291,7 +310,8 @@ def write_bundle(
     site_id: int, site_key: str, site_name: str, out: Path, filters: ExportFilters, actor: str
 ) -> dict[str, Any]:
     """events.jsonl, banner_versions.jsonl, policies.jsonl, disclosures.jsonl, captures.jsonl,
-    manifest.json, checkpoint.json, public_keys.json; a filtered bundle adds leaves.txt.
+    erasures.jsonl, manifest.json, checkpoint.json, public_keys.json; a filtered bundle adds
+    leaves.txt. erasures.jsonl holds the tombstones that erased rows name.
 
     A filtered bundle carries each row's inclusion proof and every leaf hash of the tree, so it
     verifies without the other rows and against any older checkpoint an auditor kept. The
@@ -307,10 +327,13 @@ def write_bundle(
     count = 0
     banners: set[str] = set()
     policies: set[str] = set()
+    erasures: set[int] = set()
     with (out / "events.jsonl").open("wb") as handle:
         for row in export_rows(site_id, site_key, tree_size, filters):
             banners.add(row["banner_version"])
             policies.add(row["policy_version"])
+            if ERASED in row:
+                erasures.add(row[ERASED]["tombstone"])
             if tree is not None:
                 row["proof"] = [node.hex() for node in tree.inclusion_proof(row["seq"])]
             line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
@@ -324,6 +347,7 @@ def write_bundle(
         "policies": _write_lines(out, POLICIES_FILE, policy_records(site_id, policies)),
         "disclosures": _write_lines(out, DISCLOSURES_FILE, _disclosures(site_id)),
         "captures": _write_lines(out, CAPTURES_FILE, _captures(site_id)),
+        "erasures": _write_lines(out, ERASURES_FILE, tombstone_records(site_id, erasures)),
     }
     if leaves is not None:
         files["leaves"] = _write_lines(out, LEAVES_FILE, (leaf.hex() for leaf in leaves))

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from consent_service.consents.tombstones import ERASED_EVENT_FIELDS
 from consent_service.ledger import bundle_checks
-from consent_service.ledger.evidence import evidence_failures
-from consent_service.ledger.exports import ExportFilters, event_fields, export_rows
+from consent_service.ledger.evidence import erasure_failures, evidence_failures
+from consent_service.ledger.exports import ERASED, ExportFilters, event_fields, export_rows
 from consent_service.ledger.merkle import ProofError, canonical_event_bytes, leaf_hash, root_hash
 from consent_service.ledger.merkle_proofs import MerkleTree, verify_consistency, verify_inclusion
 from consent_service.ledger.notices import notice_failures
@@ -80,6 +81,18 @@ def verify_previous(
     )
 
 
+def erased_row_ok(row: dict[str, Any]) -> bool:
+    """An erased row names an integer tombstone and carries none of the erased values; its
+    leaf (with the commitment, for format 2) is checked like any other."""
+    marker = row.get(ERASED)
+    return (
+        isinstance(marker, dict)
+        and isinstance(marker.get("tombstone"), int)
+        and not isinstance(marker.get("tombstone"), bool)
+        and all(row.get(name) is None for name in ERASED_EVENT_FIELDS)
+    )
+
+
 def verify_rows(
     rows: Iterable[dict[str, Any]],
     checkpoint: dict[str, Any],
@@ -108,6 +121,8 @@ def verify_rows(
             unmatched += 1
             continue
         verdict.check(row.get("site") == checkpoint.get("site"), f"{label}: site of the log")
+        if ERASED in row:
+            verdict.check(erased_row_ok(row), f"{label}: erased: names its tombstone, no evidence")
         if not verdict.check(leaf.hex() == row.get("leaf_hash"), f"{label}: leaf hash") and full:
             unmatched += 1
             continue
@@ -241,6 +256,7 @@ def verify_bundle(
     digest = hashlib.sha256()
     banners: set[str] = set()
     policies: set[str] = set()
+    erasures: set[int] = set()
 
     def rows() -> Iterator[dict[str, Any]]:
         for line in data:
@@ -251,6 +267,8 @@ def verify_bundle(
                     raise ValueError(f"a line is not a JSON object: {line[:80]!r}")
                 banners.add(str(row.get("banner_version")))
                 policies.add(str(row.get("policy_version")))
+                if isinstance(row.get(ERASED), dict):
+                    erasures.add(row[ERASED].get("tombstone"))
                 yield row
 
     with data:
@@ -267,6 +285,7 @@ def verify_bundle(
     )
     bundle_checks.verify_disclosures(bundle, manifest.get("disclosures"), verdict)
     bundle_checks.verify_captures(bundle, manifest.get("captures"), verdict)
+    bundle_checks.verify_erasures(bundle, manifest.get("erasures"), erasures, verdict)
     return verdict
 
 
@@ -289,6 +308,10 @@ def verify_live(
     for failure in evidence:
         verdict.check(False, failure)
     verdict.check(not evidence, "stored evidence (URL, user agent, address prefix, client time)")
+    erased = list(erasure_failures(site_id, int(latest["tree_size"])))
+    for failure in erased:
+        verdict.check(False, failure)
+    verdict.check(not erased, "evidence is gone only from events a tombstone erased, and all of it")
     notices = list(notice_failures(site_id))
     for failure in notices:
         verdict.check(False, failure)

@@ -9,6 +9,7 @@ from consent_service.models.console import (
     SigninFailureCounter,
 )
 from consent_service.models.crm import CrmConnection, Disclosure, Lead
+from consent_service.models.erasure import ErasureTombstone
 from consent_service.models.form import SiteForm
 from consent_service.models.ledger import (
     AuditExport,
@@ -50,6 +51,7 @@ __all__ = [
     "CrmConnection",
     "DailyDecisionCount",
     "Disclosure",
+    "ErasureTombstone",
     "Lead",
     "LedgerCheckpoint",
     "LedgerEntry",

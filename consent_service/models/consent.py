@@ -32,7 +32,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class ConsentEvent(db.Model):  # type: ignore[name-defined]
-    """Append-only: no code path updates or deletes a row (PostgreSQL enforces it by trigger)."""
+    """Append-only: no row is deleted, and an UPDATE may only erase the personal evidence
+    (`consents.tombstones`, a Core UPDATE); triggers on both databases enforce it."""
 
     __tablename__ = "consent_events"
     __table_args__ = (
@@ -74,6 +75,9 @@ class ConsentEvent(db.Model):  # type: ignore[name-defined]
     # sealed; erasing those later removes value and salt and keeps the commitment.
     evidence_salt: Mapped[str | None] = mapped_column(String(64), default=None)
     evidence_commitment: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The tombstone of the erasure that removed the evidence (the only columns, with the
+    # evidence and country, that a trigger lets an UPDATE touch: set to NULL, or this set once).
+    erasure_id: Mapped[int | None] = mapped_column(BigId, default=None)
     # The rule set the visitor was shown (from the banner version it names), e.g. opt_out.
     rule_set: Mapped[str | None] = mapped_column(String(20), default=None)
     # SHA-256 of the canonical request, to tell a replay from a conflicting reuse of event_id.

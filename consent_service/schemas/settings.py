@@ -114,6 +114,23 @@ class RegionsSchema(StrictSchema):
     fallback = fields.String(load_default=DEFAULT_FALLBACK, validate=validate.OneOf(RULE_SETS))
 
 
+class RetentionSchema(StrictSchema):
+    """How long what the service keeps about visitors stays (`consents.retention` runs it).
+
+    Under Chinese law (a region with the `opt_in_separate` rules) records of processing are
+    kept at least 6 months: the linter flags a shorter outbox or dead-letter period and the
+    runner never goes below it."""
+
+    #: A visitor's consent evidence is erased this many years after their last event.
+    consent_records_years = fields.Integer(load_default=5, validate=validate.Range(1, 100))
+    #: Subscription requests never confirmed are deleted after this many days.
+    unconfirmed_subscriptions_days = fields.Integer(load_default=7, validate=validate.Range(1, 365))
+    #: Delivered outbox rows (CRM leads' fields, webhook deliveries, sent mail) after N days.
+    delivered_outbox_days = fields.Integer(load_default=183, validate=validate.Range(1, 3650))
+    #: Dead letters (leads, webhook deliveries, mail nobody retried) after N days.
+    dead_letter_days = fields.Integer(load_default=183, validate=validate.Range(1, 3650))
+
+
 class Ga4Schema(StrictSchema):
     measurement_id = fields.String(
         load_default=None,
@@ -272,6 +289,7 @@ class SiteSettingsSchema(StrictSchema):
     consent_mode = fields.Nested(ConsentModeSchema, load_default=dict)
     ga4 = fields.Nested(Ga4Schema, load_default=dict)
     rights = fields.Nested(RightsSchema, load_default=dict)
+    retention = fields.Nested(RetentionSchema, load_default=dict)
     texts = fields.Dict(
         keys=fields.String(validate=check_locale),
         values=fields.Dict(
@@ -293,6 +311,7 @@ class SiteSettingsSchema(StrictSchema):
         data["ga4"] = Ga4Schema().load(data["ga4"])
         data["regions"] = RegionsSchema().load(data["regions"])
         data["rights"] = RightsSchema().load(data["rights"])
+        data["retention"] = RetentionSchema().load(data["retention"])
         if not data["locales"]:
             data["locales"] = [data["default_locale"]] + [
                 locale for locale in BUILTIN_LOCALES if locale != data["default_locale"]

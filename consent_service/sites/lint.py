@@ -38,6 +38,7 @@ SOURCES = {
     ),
     "rights-due-late": "GDPR Art. 12(3): a data subject request answered within one month",
     "reask-too-soon": "EDPB guidelines 05/2020 and COM(2025) 837 Art. 88a: a refusal stands",
+    "retention-below-floor": "PRC Cybersecurity Law Art. 21(3): network logs kept 6 months",
 }
 
 
@@ -67,6 +68,7 @@ def lint(document: dict[str, Any], resolved: dict[str, Any]) -> list[Finding]:
         *check_separate_consent(document, resolved),
         *check_lifetime(document),
         *check_regions(document, resolved),
+        *check_retention(document),
         *check_privacy_links(document, resolved),
         *check_empty_categories(document, resolved),
         *check_translations(document),
@@ -194,6 +196,26 @@ def check_regions(document: dict[str, Any], resolved: dict[str, Any]) -> Iterato
             "6 months (182) is advised.",
             pointer("reask_after_reject_days"),
         )
+
+
+def check_retention(document: dict[str, Any]) -> Iterator[Finding]:
+    """Under Chinese law (visitors with `opt_in_separate` rules) records of processing are
+    kept at least 6 months; the retention runner keeps them that long whatever is set."""
+    from consent_service.consents.retention_rules import LOG_PERIODS, under_chinese_law
+
+    if not under_chinese_law(document.get("regions")):
+        return
+    retention = document.get("retention") or {}
+    for name in LOG_PERIODS:
+        days = retention.get(name)
+        if isinstance(days, int) and days < SIX_MONTHS:
+            yield finding(
+                "retention-below-floor",
+                "warning",
+                f"Records are kept {days} days, but at least 6 months ({SIX_MONTHS}) where "
+                "Chinese law applies; retention keeps them that long anyway.",
+                pointer("retention", name),
+            )
 
 
 def check_lifetime(document: dict[str, Any]) -> Iterator[Finding]:

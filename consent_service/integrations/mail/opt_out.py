@@ -155,26 +155,37 @@ def erase_subscriber(site_id: int, email: str) -> int:
     site = db.session.get(Site, site_id)
     if site is None:
         return 0
-    now = utcnow()
     hashed = address_hash(site.site_key, email)
     subscriptions = list(subscriptions_of(site_id, hashed))
+    erase_subscriptions(site, subscriptions)
+    return len(subscriptions)
+
+
+def erase_subscriptions(site: Site, subscriptions: list[Subscription]) -> set[str]:
+    """Erase these subscriptions as `erase_subscriber` does (no commit); the ledger subjects
+    (`subject_id`) they had, whose events the caller erases too."""
     if not subscriptions:
-        return 0
+        return set()
+    now = utcnow()
     snapshot = load_snapshot(site.site_key, time.monotonic())
     for subscription in subscriptions:
         withdraw(snapshot, subscription, "api", None, now)
     outbox.forget_messages_to([subscription.id for subscription in subscriptions])
-    db.session.execute(
-        delete(MailRateEvent).where(
-            MailRateEvent.site_id == site_id, MailRateEvent.key_hash == hashed
+    hashes = {item.address_hash for item in subscriptions if item.address_hash is not None}
+    if hashes:
+        db.session.execute(
+            delete(MailRateEvent).where(
+                MailRateEvent.site_id == site.id, MailRateEvent.key_hash.in_(sorted(hashes))
+            )
         )
-    )
-    if find_suppression(site_id, hashed) is None:
-        suppress(site_id, hashed, "erased", now)
+    for hashed in hashes:
+        if find_suppression(site.id, hashed) is None:
+            suppress(site.id, hashed, "erased", now)
     for subscription in subscriptions:
         subscription.status = "erased"
         subscription.address_hash = None
         subscription.email_encrypted = None
         subscription.visitor_id = None
+        subscription.confirm_nonce = None
         subscription.erased_at = now
-    return len(subscriptions)
+    return {subscription.subject_id for subscription in subscriptions}
