@@ -123,6 +123,30 @@ def test_later_decisions_with_the_token_belong_to_the_same_visitor(client, site)
     assert by_query.json == current.json
 
 
+def test_a_site_page_may_read_the_current_state_with_the_token_in_a_header(client, site):
+    """The banner asks with `X-Visitor-Token` from the site's origin (its preflight must allow
+    the header), so the token is in no URL and no proxy's log."""
+    token = post(client, site, decision_body(site)).json["visitor_token"]
+    url = f"/api/v1/sites/{site.site_key}/consents/current"
+    preflight = client.options(
+        url,
+        headers={
+            "Origin": "https://www.example.com",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-visitor-token",
+        },
+    )
+    assert preflight.status_code == 204
+    allowed = preflight.headers["Access-Control-Allow-Headers"].lower().split(", ")
+    assert "x-visitor-token" in allowed
+    current = client.get(
+        url, headers={"Origin": "https://www.example.com", "X-Visitor-Token": token}
+    )
+    assert current.status_code == 200
+    assert current.headers["Access-Control-Allow-Origin"] == "https://www.example.com"
+    assert current.json["action"] == "custom"
+
+
 def test_current_state_needs_a_valid_token(client, site):
     url = f"/api/v1/sites/{site.site_key}/consents/current"
     assert client.get(url).status_code == 401

@@ -183,3 +183,74 @@ def test_the_banner_withdraw_control_unloads_what_it_released_without_a_reload(v
     frame.wait_for(state="visible")
     assert page.evaluate("document.documentElement.dataset.analyticsTagRuns") == "1"
     assert visit.foreign_requests == [] and visit.errors() == []
+
+
+def site_choices(visit: Visit) -> dict[str, bool]:
+    """The choices in the site's consent cookie."""
+    return dict(json.loads(unquote(visit.cookie("cs_consent") or ""))["c"])
+
+
+def come_back(page: Any) -> None:
+    """Bring the site's tab to the front. Headless Chromium keeps every tab visible and fires
+    no `visibilitychange` on a tab switch, so the test fires the event a browser fires then."""
+    page.bring_to_front()
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+
+
+def test_a_change_in_the_preference_center_reaches_the_banner_when_the_visitor_returns(visit):
+    """Choices saved on the preference center (another tab) are applied to the site's page
+    once the visitor comes back to it: cookie, API and tags follow, and nothing is recorded
+    twice (the preference center's event is the only one)."""
+    token = accept_all(visit)
+    page = visit.page
+    page.locator(VIDEO).wait_for(state="visible")
+    page.evaluate(
+        "() => { window.sameDocument = true; window.changes = [];"
+        " consentService.on('change', (s) => changes.push(s.withdrawn)); }"
+    )
+    come_back(page)  # before the visitor opened the preference center: nothing to ask
+    with visit.context.expect_page() as opened:
+        open_dialog(visit).get_by_role("link", name="Your consent history").click()
+    center = opened.value
+    center.locator("tbody tr").first.wait_for()
+    media = center.get_by_role("checkbox", name="Embedded media")
+
+    media.uncheck()
+    center.get_by_role("button", name="Save choices").click()
+    center.get_by_role("status").filter(has_text="Your choices were saved.").wait_for()
+    come_back(page)
+    page.wait_for_function("() => consentService.get('media') === false")
+    assert site_choices(visit)["media"] is False and site_choices(visit)["analytics"] is True
+    page.get_by_role("button", name="Allow").wait_for()  # the video's placeholder is back
+    frame = page.locator(VIDEO)
+    assert frame.is_hidden() and frame.get_attribute("src") is None
+    assert visit.modal().count() == 0  # the dialog's stale switches are gone
+    page.wait_for_function("() => changes.length")  # `change` comes a task later
+    assert page.evaluate("window.changes") == [["media"]]
+    recorded = wait_for_events(visit, 2)
+    assert [(e.action, e.source) for e in recorded] == [
+        ("accept_all", "banner"),
+        ("custom", "preference_center"),
+    ]
+
+    center.bring_to_front()  # and back: allowing the video there releases it here
+    media.check()
+    center.get_by_role("button", name="Save choices").click()
+    center.get_by_role("status").filter(has_text="Your choices were saved.").wait_for()
+    come_back(page)
+    frame.wait_for(state="visible")
+    assert frame.get_attribute("src")
+    assert page.evaluate("consentService.get('media')") is True
+    assert site_choices(visit)["media"] is True
+    page.wait_for_function("() => changes.length > 1")
+    assert page.evaluate("window.changes") == [["media"], []]
+    recorded = wait_for_events(visit, 3)
+    assert [(e.action, e.source) for e in recorded[1:]] == [
+        ("custom", "preference_center"),
+        ("custom", "preference_center"),
+    ]
+    assert page.evaluate("window.sameDocument") is True  # no reload
+    asked = [url for url in visit.requests if url.endswith("/consents/current")]
+    assert len(asked) == 2  # once per return
+    assert not any(token in url for url in visit.requests)  # the token went in a header
+    assert visit.foreign_requests == [] and visit.errors() == []

@@ -22,6 +22,9 @@ from consent_service.sites.regions import rule_set_for
 from consent_service.sites.snapshot import SiteSnapshot, SiteSnapshotCache
 
 CORS_MAX_AGE = "86400"
+#: What a site's page may send: JSON bodies, admin tokens, and the visitor token as a header (the
+#: banner reads the visitor's current state with it, so the token is in no URL).
+CORS_REQUEST_HEADERS = "Content-Type, Authorization, X-Visitor-Token"
 #: Deeper JSON than any of our bodies has is refused before a parser recurses into it.
 MAX_JSON_DEPTH = 16
 #: Characters no column can keep: NUL (PostgreSQL refuses it in text) and lone surrogates
@@ -261,7 +264,7 @@ def load_query(schema: Schema) -> dict[str, Any]:
 def preflight_response() -> Response:
     response = Response(status=204)
     response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+    response.headers["Access-Control-Allow-Headers"] = CORS_REQUEST_HEADERS
     response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
     return response
 

@@ -6,12 +6,7 @@ export const match = (want, available) =>
   available.find((x) => x.toLowerCase() == want.toLowerCase()) ||
   available.find((x) => base(x) == base(want));
 
-export const pickLocale = (available, wanted, fallback) => {
-  for (const want of wanted) {
-    const hit = want && match(want, available);
-    if (hit) return hit;
-  }
-  return fallback;
-};
+export const pickLocale = (available, wanted, fallback) =>
+  wanted.map((want) => want && match(want, available)).find(Boolean) || fallback;
 
 export const isRtl = (locale) => /^(ar|he|fa|ur|ps|yi|dv|ckb|sd|ug)\b/i.test(locale);

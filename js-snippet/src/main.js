@@ -4,7 +4,7 @@
 // one request.
 import { initConsentMode, loadGa, updateConsent } from "./consent-mode.js";
 import { pickLocale } from "./locale.js";
-import { flush, initQueue, record } from "./queue.js";
+import { base, flush, initQueue, record } from "./queue.js";
 import {
   current,
   expired,
@@ -18,7 +18,7 @@ import {
   snapshot,
 } from "./state.js";
 import { initTags, observe, releaseAll } from "./tags.js";
-import { hide, initUI, open, placeholder, showBanner } from "./ui.js";
+import { hide, initUI, open, showBanner } from "./ui.js";
 
 const w = window;
 const d = document;
@@ -33,12 +33,10 @@ const later = (fn) => {
   channel.port2.postMessage(0);
 };
 const afterPaint = (fn) => {
-  let run = () => {
-    run = () => {};
-    fn();
-  };
-  requestAnimationFrame(() => later(() => run()));
-  setTimeout(() => run(), 200);
+  let ran;
+  const run = () => ran || ((ran = 1), fn());
+  requestAnimationFrame(() => later(run));
+  setTimeout(run, 200);
 };
 
 const listeners = { change: [], ready: [], error: [] };
@@ -90,16 +88,16 @@ function boot(C) {
   // Hide and store in this task (what the visitor sees and what survives a navigation), then
   // yield before running the site's listeners, and again before releasing tags.
   const decide = (choices, action) => {
-    const before = optional.filter((c) => get(c.slug)).map((c) => c.slug);
     const c = {};
     for (const x of optional) c[x.slug] = !!choices[x.slug];
+    const withdrawn = optional.filter((x) => get(x.slug) && !c[x.slug]).map((x) => x.slug);
     const none = action == "reject_all" || action == "withdraw";
     // After "Reject all" the banner keeps quiet for reask_days (r), whatever the lifetime.
-    // A notice closed without a choice (no action) keeps the GPC mark and records nothing.
+    // No action (a notice closed without a choice, or a choice the preference center recorded)
+    // keeps the GPC mark and records nothing.
     save(next(c, { d: 1, r: action == "reject_all" ? 1 : 0, g: action ? 0 : read()?.g }));
     hide();
     if (action) record(action, none ? {} : c, locale);
-    const withdrawn = before.filter((slug) => !c[slug]);
     later(() => {
       updateConsent();
       emit("change", { ...snapshot(), withdrawn });
@@ -111,10 +109,25 @@ function boot(C) {
       flush();
     });
   };
-  const all = (value) => {
-    const c = {};
-    for (const x of optional) c[x.slug] = value;
-    return c;
+  // The preference center (another origin, another tab) records its changes itself; once the
+  // visitor opened it, each return to this tab asks the service for the current choice and
+  // applies it here without recording it again: cookie, `change`, withdrawn categories
+  // unloaded, newly allowed tags released. Not while a choice of this page waits to be sent
+  // (the service would answer with the one before it), nor a choice to be asked again.
+  const check = async () => {
+    if (d.hidden) return;
+    try {
+      const s = await (
+        await fetch(base + "/consents/current", { headers: { "X-Visitor-Token": read().t } })
+      ).json();
+      if (
+        !s.needs_renewal &&
+        s.action != "gpc_opt_out" &&
+        !read().q &&
+        optional.some((x) => s.choices[x.slug] != get(x.slug))
+      )
+        decide(s.choices);
+    } catch (e) {}
   };
   const api = {
     loaded: true,
@@ -125,21 +138,29 @@ function boot(C) {
       return () => (listeners[type] = listeners[type].filter((x) => x != fn));
     },
     open,
-    acceptAll: () => decide(all(true), "accept_all"),
-    rejectAll: () => decide(all(false), "reject_all"),
+    acceptAll: () => {
+      const c = {};
+      for (const x of optional) c[x.slug] = 1;
+      decide(c, "accept_all");
+    },
+    // decide() refuses whatever the choices leave out.
+    rejectAll: () => decide({}, "reject_all"),
     // The given categories; the others keep their current value.
     set: (choices) => {
       const c = {};
-      for (const x of optional) c[x.slug] = x.slug in choices ? !!choices[x.slug] : !!get(x.slug);
+      for (const x of optional) c[x.slug] = x.slug in choices ? choices[x.slug] : get(x.slug);
       decide(c, "custom");
     },
-    withdraw: () => decide(all(false), "withdraw"),
+    withdraw: () => decide({}, "withdraw"),
   };
   api.ready = Promise.resolve(api);
   w.consentService = api;
-  // Every word the banner shows comes from the config (the server fills in built-in ones).
-  initUI(C, tx(C), locale, tx, { ...api, decide });
-  initTags(nonce, placeholder);
+  initUI(C, locale, tx, {
+    ...api,
+    decide,
+    sync: () => d.addEventListener("visibilitychange", check),
+  });
+  initTags(nonce);
 
   const decided = current();
   if (!decided && C.gpc.honour && navigator.globalPrivacyControl && !(read()?.g && !expired())) {
@@ -164,8 +185,8 @@ function boot(C) {
       }
     });
     w.addEventListener("online", flush);
-    if (stub?.q) for (const [method, args] of stub.q) api[method](...args);
-    if (stub?.r) stub.r(api);
+    for (const [method, args] of stub?.q || []) api[method](...args);
+    stub?.r?.(api);
     emit("ready", snapshot());
     if (read()?.q) flush();
   });

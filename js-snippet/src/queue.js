@@ -8,6 +8,8 @@
 import { read, save } from "./state.js";
 
 let C, key, emit;
+// The site's public API: {base}/consents records, {base}/consents/current reads.
+export let base;
 let sending = false;
 let backoff = 1e3;
 
@@ -15,6 +17,7 @@ export function initQueue(config, emitter) {
   C = config;
   emit = emitter;
   key = "cs_q_" + C.site_key;
+  base = C.api_base + "/api/v1/sites/" + C.site_key;
 }
 
 export const load = () => {
@@ -31,11 +34,13 @@ const store = (q) => {
   } catch (e) {}
 };
 
-// A v4 UUID from getRandomValues (randomUUID exists only in secure contexts).
-const uuid = () =>
-  "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
-    (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16),
-  );
+// A random (v4) UUID in any context: a blob URL ends with one (File API), while
+// crypto.randomUUID exists only in secure contexts. The empty blob is let go at once.
+const uuid = () => {
+  const url = URL.createObjectURL(new Blob());
+  URL.revokeObjectURL(url);
+  return url.slice(-36);
+};
 
 export const flush = async () => {
   if (sending) return;
@@ -52,7 +57,7 @@ export const flush = async () => {
         store(q);
       }
       const { sent, ...body } = item;
-      const response = await fetch(C.api_base + "/api/v1/sites/" + C.site_key + "/consents", {
+      const response = await fetch(base + "/consents", {
         method: "POST",
         keepalive: true,
         headers: { "Content-Type": "application/json" },

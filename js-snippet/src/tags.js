@@ -1,19 +1,19 @@
 // Tag control: <script type="text/plain" data-consent="..."> and <iframe data-consent="..."
 // data-src="..."> stay inert until every category they name is granted, then run once, in
 // document order (an external script is waited for before the next one runs), including
-// elements added later. A refused iframe gets a placeholder from `block`; a released one whose
+// elements added later. A refused iframe gets the UI's placeholder; a released one whose
 // category is withdrawn is put back to its placeholder.
 import { get } from "./state.js";
+import { placeholder } from "./ui.js";
 
 const SELECTOR = 'script[type="text/plain"][data-consent],iframe[data-consent]';
 const done = new WeakSet();
 const holders = new WeakMap();
-let nonce, block;
+let nonce;
 let chain = Promise.resolve();
 
-export function initTags(scriptNonce, placeholder) {
+export function initTags(scriptNonce) {
   nonce = scriptNonce;
-  block = placeholder;
 }
 
 const run = (el) =>
@@ -23,7 +23,7 @@ const run = (el) =>
         const s = document.createElement("script");
         for (const a of el.attributes)
           if (a.name != "type" && a.name != "data-consent") s.setAttribute(a.name, a.value);
-        s.type = el.getAttribute("data-type") || "text/javascript";
+        s.type = el.dataset.type || "text/javascript";
         s.nonce = nonce;
         if (el.src) {
           s.async = false;
@@ -35,8 +35,7 @@ const run = (el) =>
   ));
 
 const release = (el) => {
-  const denied = el
-    .getAttribute("data-consent")
+  const denied = el.dataset.consent
     .split(/\s+/)
     .filter((slug) => slug && !get(slug));
   const frame = el.tagName == "IFRAME";
@@ -52,11 +51,11 @@ const release = (el) => {
     return;
   }
   if (frame) {
-    if (denied.length) return holders.has(el) || holders.set(el, block(el, denied[0]));
+    if (denied.length) return holders.has(el) || holders.set(el, placeholder(el, denied[0]));
     const holder = holders.get(el);
     if (holder) holder.remove();
     el.hidden = false;
-    el.src = el.getAttribute("data-src");
+    el.src = el.dataset.src;
   } else if (denied.length) return;
   else run(el);
   done.add(el);

@@ -7,24 +7,25 @@ import { load } from "./queue.js";
 import { get, optIn, optional, read } from "./state.js";
 
 const d = document;
-let C, S, locale, tx, actions, policy;
+let C, S, locale, tx, actions;
 let sheet, host, root, banner, modal, overlay, returnFocus;
 
-// `actions` are acceptAll, rejectAll, set, withdraw and decide: what the buttons do.
-export function initUI(config, strings, language, texts, buttonActions) {
+// `actions` are acceptAll, rejectAll, set, withdraw, decide and sync: what the buttons and links
+// do.
+// Every word the banner shows comes from the config (the server fills in built-in ones).
+export function initUI(config, language, texts, buttonActions) {
   C = config;
-  S = strings;
   locale = language;
   tx = texts;
+  S = tx(C);
   actions = buttonActions;
-  policy = C.policy_version;
 }
 
 const fill = (text, value) => text.replace("%s", value);
 const h = (tag, cls, text, attrs) => {
   const e = d.createElement(tag);
   if (cls) e.className = cls;
-  if (text != null) e.textContent = text;
+  if (text) e.textContent = text;
   for (const k in attrs) e.setAttribute(k, attrs[k]);
   return e;
 };
@@ -46,7 +47,7 @@ const shadow = (el) => {
 };
 const mount = () => {
   if (host) return;
-  host = h("div", 0, null, { id: "consent-service" });
+  host = h("div", 0, 0, { id: "consent-service" });
   root = shadow(host);
   // localStorage opens as the visitor reaches for a button, not in the click that stores.
   host.onpointerdown = host.onkeydown = load;
@@ -90,7 +91,7 @@ const trap = (e) => {
 const service = (s) => {
   // Names, provider, location and link per locale where the settings translate them.
   const st = { ...s, ...tx(s) };
-  const list = h("dl", 0, null, { "aria-label": st.name });
+  const list = h("dl", 0, 0, { "aria-label": st.name });
   const row = (label, value) => list.append(h("dt", 0, label), value);
   const where = h("dd", 0, st.storage_location);
   if (s.cross_border) where.append(" — ", h("span", "w", S.cross));
@@ -112,7 +113,7 @@ export const open = () => {
   returnFocus = d.activeElement == host ? root.activeElement : d.activeElement;
   const value = read();
   overlay = h("div", "o");
-  modal = h("div", "m", null, { role: "dialog", "aria-modal": "true", "aria-labelledby": "cs-m" });
+  modal = h("div", "m", 0, { role: "dialog", "aria-modal": "true", "aria-labelledby": "cs-m" });
   modal.append(
     button("×", close, "x", { "aria-label": S.close }),
     h("h2", 0, S.prefs, { id: "cs-m" }),
@@ -130,13 +131,13 @@ export const open = () => {
     head.append(title);
     if (c.necessary) head.append(h("span", "n", S.on, { id }));
     else {
-      const box = (boxes[c.slug] = h("input", 0, null, {
+      const box = (boxes[c.slug] = h("input", 0, 0, {
         id,
         type: "checkbox",
         role: "switch",
         "aria-describedby": id + "-d",
       }));
-      box.checked = !!(value?.c[c.slug]);
+      box.checked = value?.c[c.slug];
       head.append(box);
     }
     section.append(head, h("p", 0, t.description, { id: id + "-d" }));
@@ -163,13 +164,14 @@ export const open = () => {
   if (value?.d) {
     row.append(button(S.wd, actions.withdraw));
     const link = h("p");
-    link.append(
-      h("a", 0, S.pc, {
-        href: C.api_base + "/p/" + C.site_key + "?lang=" + locale + "#" + (value.t || ""),
-        target: "_blank",
-        rel: "noopener",
-      }),
-    );
+    const a = h("a", 0, S.pc, {
+      href: C.api_base + "/p/" + C.site_key + "?lang=" + locale + "#" + (value.t || ""),
+      target: "_blank",
+      rel: "noopener",
+    });
+    // Changes made there reach this page when the visitor comes back to it.
+    a.onclick = actions.sync;
+    link.append(a);
     modal.append(link);
   }
   modal.onkeydown = trap;
@@ -187,6 +189,7 @@ export function showBanner() {
   const text = h("p", 0, (optIn ? S.description : rules == "opt_out" ? S.optout : S.notice) + " ", {
     id: "cs-d",
   });
+  const policy = C.policy_version;
   if (policy?.url) text.append(h("a", 0, S.policy_link || S.policy, { href: policy.url }));
   const seps = {};
   const list = h("div");
@@ -194,8 +197,8 @@ export function showBanner() {
     for (const c of optional)
       if (C.services.some((s) => s.category == c.slug && (s.cross_border || s.third_party))) {
         const id = "cs-s-" + c.slug;
-        const label = h("label", "s", null, { for: id });
-        label.append((seps[c.slug] = h("input", 0, null, { id, type: "checkbox" })), fill(S.sep, tx(c).name));
+        const label = h("label", "s", 0, { for: id });
+        label.append((seps[c.slug] = h("input", 0, 0, { id, type: "checkbox" })), fill(S.sep, tx(c).name));
         list.append(label);
       }
   let row = h("div", "r");
@@ -209,7 +212,7 @@ export function showBanner() {
     };
   } else {
     const keep = {};
-    for (const x of optional) keep[x.slug] = !!get(x.slug);
+    for (const x of optional) keep[x.slug] = get(x.slug);
     if (rules == "opt_out")
       row.append(
         button(S.dns, () => {
@@ -220,7 +223,7 @@ export function showBanner() {
     row.append(button(S.close, () => actions.decide(keep)));
   }
   row.append(button(S.prefs, open));
-  banner = h("div", "b", null, { role: "region", "aria-labelledby": "cs-t" });
+  banner = h("div", "b", 0, { role: "region", "aria-labelledby": "cs-t" });
   banner.append(h("h2", 0, S.title, { id: "cs-t" }), text, list, gpcNote(), row);
   root.append(banner);
 }
@@ -238,9 +241,8 @@ export function placeholder(el, slug) {
   const name = tx(C.categories.find((c) => c.slug == slug) || { texts: {} }).name || slug;
   box.append(h("p", 0, fill(S.blocked, name)), button(S.allow, () => actions.set({ [slug]: true })));
   shadow(holder).append(box);
-  holder.style.width = (el.getAttribute("width") || 480) + "px";
-  holder.style.height = (el.getAttribute("height") || 270) + "px";
-  holder.style.maxWidth = "100%";
+  holder.style.cssText =
+    "max-width:100%;width:" + (el.width || 480) + "px;height:" + (el.height || 270) + "px";
   el.hidden = true;
   el.before(holder);
   return holder;
