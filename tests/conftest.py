@@ -23,6 +23,8 @@ from consent_service import create_app
 from consent_service.extensions import db
 from tests.live_server import serving
 
+pytest_plugins = ["tests.browser_fixtures"]
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

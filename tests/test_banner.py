@@ -4,38 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from consent_service.sites import settings, versions
 from tests.banner_support import (
-    LiveServer,
     Visit,
     events,
-    launch_chromium,
     open_visit,
-    serve,
     wait_for_events,
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def server(app) -> Iterator[LiveServer]:
-    yield from serve(app)
-
-
-@pytest.fixture
-def visit(browser, server) -> Iterator[Visit]:
-    opened = open_visit(browser, server)
-    yield opened
-    opened.context.close()
 
 
 def test_first_visit_shows_the_banner_and_nothing_runs_before_consent(visit):

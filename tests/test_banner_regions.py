@@ -17,7 +17,6 @@ from consent_service.sites.regions import rule_set_for
 from tests.banner_support import (
     LiveServer,
     Visit,
-    launch_chromium,
     open_visit,
     serve,
     wait_for_events,
@@ -65,11 +64,6 @@ def regional_document(base_url: str) -> dict[str, Any]:
         {"slug": "clarity", "catalogue": "microsoft-clarity", "category": "analytics"},
     ]
     return document
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from consent_service.console import accounts
-from tests.banner_support import LiveServer, launch_chromium, serve
+from tests.banner_support import LiveServer, serve
 from tests.console_support import PASSWORD, make_account
 
 pytestmark = pytest.mark.browser
@@ -29,11 +29,6 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 README = {"width": 960, "height": 600}  # docs/console-*.png are copies of these
 SECTIONS = ("general", "texts", "categories", "services", "forms")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,30 +12,13 @@ from consent_service.extensions import db
 from consent_service.models import Lead, Subscription
 from consent_service.sites import demo
 from consent_service.sites.forms import wording_hash
-from tests.banner_support import LiveServer, Visit, launch_chromium, open_visit, serve
+from tests.banner_support import Visit, open_visit
 
 DEMO_FORMS = {form["slug"]: form for form in demo.demo_document("http://x")["forms"]}
 CRM_TRANSFER_WORDING = DEMO_FORMS["crm"]["separate_consent"]
 NEWSLETTER_WORDING = DEMO_FORMS["newsletter"]["separate_consent"]
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def server(app) -> Iterator[LiveServer]:
-    yield from serve(app)
-
-
-@pytest.fixture
-def visit(browser, server) -> Iterator[Visit]:
-    opened = open_visit(browser, server)
-    yield opened
-    opened.context.close()
 
 
 def form(visit: Visit, slug: str) -> Any:

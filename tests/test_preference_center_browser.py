@@ -4,7 +4,6 @@ real server and database (both backends), under the pages' strict CSP."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -12,12 +11,9 @@ from urllib.parse import unquote
 import pytest
 
 from tests.banner_support import (
-    LiveServer,
     Visit,
     events,
-    launch_chromium,
     open_visit,
-    serve,
     wait_for_events,
 )
 
@@ -28,23 +24,6 @@ AXE_RUN = (
     ")).violations.map(v => v.id + ': ' + v.nodes.map(n => n.target).join(' | '))"
 )
 VIDEO = "iframe[title='Product video']"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def server(app) -> Iterator[LiveServer]:
-    yield from serve(app)
-
-
-@pytest.fixture
-def visit(browser, server) -> Iterator[Visit]:
-    opened = open_visit(browser, server)
-    yield opened
-    opened.context.close()
 
 
 def accept_all(visit: Visit) -> str:

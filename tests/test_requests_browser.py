@@ -15,7 +15,7 @@ from consent_service.extensions import db
 from consent_service.models import SubjectRequest
 from consent_service.models.types import utcnow
 from consent_service.tokens import issue_request_confirmation, issue_request_reference
-from tests.banner_support import LiveServer, launch_chromium, serve
+from tests.banner_support import LiveServer, serve
 from tests.console_support import make_account
 from tests.test_console_browser import AXE, DESKTOP, PHONE, sign_in
 
@@ -27,11 +27,6 @@ SERIOUS = (
     ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
     ".map(v => v.id + ': ' + v.nodes.map(n => n.target).join(' | '))"
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
 
 
 @pytest.fixture

@@ -11,15 +11,9 @@ from typing import Any
 import pytest
 
 from consent_service.sites import access
-from tests.banner_support import LiveServer, serve
 from tests.scan_fixture import FixtureSite, fixture_site
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def server(app) -> Iterator[LiveServer]:
-    yield from serve(app)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ a heading, a description and every button in en and zh-CN, never "undefined"."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +10,9 @@ import pytest
 import yaml
 
 from consent_service.sites import settings
-from tests.banner_support import LiveServer, launch_chromium, open_visit, serve
+from tests.banner_support import LiveServer, open_visit
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def server(app) -> Iterator[LiveServer]:
-    yield from serve(app)
 
 
 def page_with_tag(lang: str, base_url: str, site_key: str) -> str:
