@@ -382,3 +382,20 @@ def test_a_second_site_with_a_name_already_taken_is_refused(app, runner, tmp_pat
     assert count_rows(Site) == 1
     applied = runner.invoke(args=["sites", "apply", str(path), "--dry-run"])
     assert applied.exit_code == 0, applied.output
+
+
+def test_renaming_a_site_to_another_sites_name_is_refused(app):
+    settings.create_site("Shop EU", ["https://shop.example"])
+    second = settings.create_site("Shop US", ["https://us.shop.example"])
+    before = settings.current_document(second)
+    with pytest.raises(settings.SettingsRejected) as refused:
+        settings.apply_settings({**before, "name": "Shop EU"}, site=second)
+    assert (
+        list(refused.value.errors) == ["/name"] and "name-taken" in refused.value.errors["/name"][0]
+    )
+    _, findings = settings.review_plan({**before, "name": "Shop EU"}, second)
+    assert [(item.rule, item.pointer) for item in findings] == [("name-taken", "/name")]
+    db.session.rollback()
+    assert settings.current_document(second)["name"] == "Shop US"
+    renamed = settings.apply_settings({**before, "name": "Shop US (new)"}, site=second)
+    assert renamed.applied and second.name == "Shop US (new)"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.models import Site
+from consent_service.sites import lint
 
 
 def generate_site_key() -> str:
@@ -42,11 +44,21 @@ def normalise_origin(origin: str) -> str:
     return f"{scheme.lower()}://{rest.lower()}"
 
 
-def refuse_taken_name(name: object) -> None:
-    """A new site may not take another's name: `sites apply FILE` finds its site by name."""
+def taken_by(name: object, renamed: Site | None = None) -> str | None:
+    """The key of another site already named `name` (None when the name is free): `sites
+    apply FILE` finds its site by name, so two sites may not share one. `renamed` is the site
+    being renamed, which does not count."""
     if not isinstance(name, str) or not name:
-        return
-    taken = db.session.scalar(select(Site.site_key).where(Site.name == name).limit(1))
+        return None
+    query = select(Site.site_key).where(Site.name == name)
+    if renamed is not None:
+        query = query.where(Site.id != renamed.id)
+    return db.session.scalar(query.limit(1))
+
+
+def refuse_taken_name(name: object) -> None:
+    """A new site may not take another's name (409)."""
+    taken = taken_by(name)
     if taken is not None:
         raise ApiError(
             409,
@@ -55,3 +67,12 @@ def refuse_taken_name(name: object) -> None:
             error="name_taken",
             errors={"name": ["Another site has this name."]},
         )
+
+
+def rename_findings(document: dict[str, Any], site: Site) -> list[lint.Finding]:
+    """An error at `/name` when a settings change would give the site another site's name."""
+    name = document.get("name")
+    if name == site.name or (taken := taken_by(name, renamed=site)) is None:
+        return []
+    message = f"Another site (site key {taken}) is named {name!r}; choose another name."
+    return [lint.Finding("name-taken", "error", message, "/name", "consent-service")]

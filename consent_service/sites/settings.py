@@ -26,7 +26,12 @@ from consent_service.sites import forms, lint, plan, resolve
 from consent_service.sites.defaults import default_document
 from consent_service.sites.history import latest_change
 from consent_service.sites.legacy import document_from_site
-from consent_service.sites.registry import generate_site_key, normalise_origin, refuse_taken_name
+from consent_service.sites.registry import (
+    generate_site_key,
+    normalise_origin,
+    refuse_taken_name,
+    rename_findings,
+)
 from consent_service.sites.versions import record_banner_version
 
 CLI_ACTOR = "cli"
@@ -184,6 +189,8 @@ def apply_settings(
         before = current_document(site)
         if if_match is not None and not ({"*", settings_hash(before)} & set(if_match)):
             raise ApiError(412, "The settings changed since you read them.", error="stale")
+        if renamed_over := rename_findings(prepared.document, site):
+            raise SettingsRejected([*prepared.findings, *renamed_over])
     result = plan_of(site, prepared, before, dry_run)
     if dry_run or not (result.changed or result.new_banner_version):
         db.session.rollback()
@@ -224,6 +231,7 @@ def review_plan(raw: Any, site: Site) -> tuple[plan.Plan | None, list[lint.Findi
     prepared, findings = check(raw)
     if prepared is None:
         return None, findings
+    findings = [*findings, *rename_findings(prepared.document, site)]
     return plan_of(site, prepared, current_document(site), True), findings
 
 
