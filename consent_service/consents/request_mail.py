@@ -9,7 +9,6 @@ The reference is given on the confirmed page only, to whoever holds the mailbox.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from sqlalchemy import delete, select, update
 
 from consent_service.consents import requests
 from consent_service.consents.decisions import RequestContext
-from consent_service.errors import ApiError, ValidationFailed
+from consent_service.errors import ValidationFailed
 from consent_service.extensions import db
 from consent_service.integrations.mail import outbox
 from consent_service.integrations.mail.limits import (
@@ -28,11 +27,17 @@ from consent_service.integrations.mail.limits import (
     check_client_limit,
     count_rate_event,
 )
-from consent_service.integrations.mail.links import ascii_url, one_line
+from consent_service.integrations.mail.links import (
+    CONFIRMATION_LIFETIME,
+    ascii_url,
+    confirmation_state,
+    confirmation_target,
+    one_line,
+)
 from consent_service.integrations.mail.subscribers import address_hash, client_hash, mail_locale
 from consent_service.models import MailMessage, Site, SubjectRequest, SubjectRequestStep
 from consent_service.models.types import utcnow
-from consent_service.sites.snapshot import SiteSnapshot, load_snapshot
+from consent_service.sites.snapshot import SiteSnapshot
 from consent_service.tokens import (
     issue_request_confirmation,
     issue_request_reference,
@@ -41,7 +46,6 @@ from consent_service.tokens import (
     read_visitor_token,
 )
 
-CONFIRMATION_LIFETIME = timedelta(days=7)
 #: A request never confirmed is forgotten (address and all) a day after its link expired: it
 #: was never received, so there is nothing to keep.
 FORGET_UNCONFIRMED_AFTER = CONFIRMATION_LIFETIME + timedelta(days=1)
@@ -161,26 +165,12 @@ class Link:
 
 
 def _from_token(token: str) -> tuple[SiteSnapshot, SubjectRequest, str, datetime] | None:
-    read = read_request_confirmation(token)
-    if read is None:
-        return None
-    site_key, request_id, nonce, issued_at = read
-    try:
-        site = load_snapshot(site_key, time.monotonic())
-    except ApiError:
-        return None
-    request = db.session.get(SubjectRequest, request_id)
-    if request is None or request.site_id != site.site_id:
-        return None
-    return site, request, nonce, issued_at
+    return confirmation_target(read_request_confirmation(token), SubjectRequest)
 
 
 def _state(request: SubjectRequest, nonce: str, issued_at: datetime, now: datetime) -> str:
-    if request.status != "awaiting_confirmation" or request.confirm_nonce != nonce:
-        return "used"
-    if now - issued_at > CONFIRMATION_LIFETIME:
-        return "expired"
-    return "valid"
+    waiting = request.status == "awaiting_confirmation"
+    return confirmation_state(waiting, request.confirm_nonce, nonce, issued_at, now)
 
 
 def check_confirmation(token: str, now: datetime | None = None) -> Link:

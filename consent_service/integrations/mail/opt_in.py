@@ -7,7 +7,6 @@ cannot be used to learn who is subscribed.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +27,14 @@ from consent_service.integrations.mail.limits import (
     check_client_limit,
     count_rate_event,
 )
-from consent_service.integrations.mail.links import LinkOutcome, confirmation_url, one_line
+from consent_service.integrations.mail.links import (
+    CONFIRMATION_LIFETIME,
+    LinkOutcome,
+    confirmation_state,
+    confirmation_target,
+    confirmation_url,
+    one_line,
+)
 from consent_service.integrations.mail.subscribers import (
     address_hash,
     client_hash,
@@ -46,15 +52,12 @@ from consent_service.models import (
 )
 from consent_service.models.types import utcnow
 from consent_service.sites.forms import find_wording
-from consent_service.sites.snapshot import SiteSnapshot, load_snapshot
+from consent_service.sites.snapshot import SiteSnapshot
 from consent_service.tokens import (
     issue_confirmation_token,
     read_confirmation_token,
     read_visitor_token,
 )
-
-CONFIRMATION_LIFETIME = timedelta(days=7)
-
 
 #: Unconfirmed requests are forgotten (address and all) a day after their link expired.
 FORGET_UNCONFIRMED_AFTER = CONFIRMATION_LIFETIME + timedelta(days=1)
@@ -169,26 +172,12 @@ def queue_confirmation(
 def _from_confirmation_token(
     token: str,
 ) -> tuple[SiteSnapshot, Subscription, str, datetime] | None:
-    read = read_confirmation_token(token)
-    if read is None:
-        return None
-    site_key, subscription_id, nonce, issued_at = read
-    try:
-        site = load_snapshot(site_key, time.monotonic())
-    except ApiError:
-        return None
-    subscription = db.session.get(Subscription, subscription_id)
-    if subscription is None or subscription.site_id != site.site_id:
-        return None
-    return site, subscription, nonce, issued_at
+    return confirmation_target(read_confirmation_token(token), Subscription)
 
 
 def _link_state(subscription: Subscription, nonce: str, issued_at: datetime, now: datetime) -> str:
-    if subscription.status != "pending" or subscription.confirm_nonce != nonce:
-        return "used"
-    if now - issued_at > CONFIRMATION_LIFETIME:
-        return "expired"
-    return "valid"
+    waiting = subscription.status == "pending"
+    return confirmation_state(waiting, subscription.confirm_nonce, nonce, issued_at, now)
 
 
 def check_confirmation(token: str, now: datetime | None = None) -> LinkOutcome:
