@@ -65,9 +65,7 @@ def child_prefill(site_key: str, count: int) -> dict[str, Any]:
     from consent_service.extensions import db
     from consent_service.ledger.merkle import CompactRange
     from consent_service.ledger.records import event_record, record_leaf_hash
-    from consent_service.ledger.sealing import checkpoint_message, latest_checkpoint
-    from consent_service.ledger.signing import register_current_key
-    from consent_service.models import LedgerCheckpoint
+    from consent_service.ledger.sealing import latest_checkpoint, signed_checkpoint
     from consent_service.models.types import utcnow
     from consent_service.sites.registry import get_site
     from consent_service.sites.versions import current_policy
@@ -133,18 +131,7 @@ def child_prefill(site_key: str, count: int) -> dict[str, Any]:
             "SELECT setval(pg_get_serial_sequence('consent_events', 'id'), %s)",
             (first_id + count,),
         )
-    key = register_current_key()
-    checkpoint = LedgerCheckpoint(
-        site_id=site.id,
-        tree_size=tree.size,
-        root_hash=tree.root().hex(),
-        timestamp=now,
-        key_id=key.key_id,
-        signature="",
-        compact_range=tree.to_dict(),
-    )
-    checkpoint.signature = key.sign(checkpoint_message(site.site_key, checkpoint))
-    db.session.add(checkpoint)
+    db.session.add(signed_checkpoint(site, tree, now))
     db.session.commit()
     db.session.execute(sa.text("ANALYZE consent_events"))
     db.session.execute(sa.text("ANALYZE ledger_entries"))

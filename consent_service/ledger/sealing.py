@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, select, text
 
@@ -63,6 +64,22 @@ def checkpoint_message(site_key: str, checkpoint: LedgerCheckpoint) -> dict[str,
         "timestamp": utc_timestamp(checkpoint.timestamp),
         "key_id": checkpoint.key_id,
     }
+
+
+def signed_checkpoint(site: Site, tree: CompactRange, now: datetime) -> LedgerCheckpoint:
+    """The checkpoint of `tree` as it stands, signed with the current key (not added)."""
+    key = register_current_key()
+    checkpoint = LedgerCheckpoint(
+        site_id=site.id,
+        tree_size=tree.size,
+        root_hash=tree.root().hex(),
+        timestamp=now,
+        key_id=key.key_id,
+        signature="",
+        compact_range=tree.to_dict(),
+    )
+    checkpoint.signature = key.sign(checkpoint_message(site.site_key, checkpoint))
+    return checkpoint
 
 
 def latest_checkpoint(site_id: int) -> LedgerCheckpoint | None:
@@ -138,18 +155,7 @@ def _seal_batch(site: Site, wait: bool, batch: int) -> SealResult:
                 LedgerQueue.consent_event_id.in_([event.id for event in events])
             )
         )
-        key = register_current_key()
-        checkpoint = LedgerCheckpoint(
-            site_id=site.id,
-            tree_size=tree.size,
-            root_hash=tree.root().hex(),
-            timestamp=now,
-            key_id=key.key_id,
-            signature="",
-            compact_range=tree.to_dict(),
-        )
-        checkpoint.signature = key.sign(checkpoint_message(site.site_key, checkpoint))
-        db.session.add(checkpoint)
+        db.session.add(signed_checkpoint(site, tree, now))
         db.session.commit()
     except BaseException:
         db.session.rollback()
