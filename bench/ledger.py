@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, backend, prepare_database
+from support import ROOT, backend, prepare_database, run_child_step
 
 INSERT_BATCH = 10_000
 
@@ -125,17 +125,7 @@ def child(step: str, arguments: list[str]) -> None:
 
 
 def run_step(env: dict[str, str], *command: str) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", *command],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if output.returncode:
-        raise RuntimeError(f"{command[0]} failed:\n{output.stderr}")
-    figures: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
-    return figures
+    return run_child_step(__file__, env, *command)
 
 
 def timed_command(env: dict[str, str], *command: str) -> dict[str, Any]:

@@ -17,12 +17,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from typing import Any
 
-from support import ROOT, backend, prepare_database
+from support import backend, prepare_database, run_child_step
 
 INSERT_BATCH = 10_000
 
@@ -144,17 +143,9 @@ def child(step: str, arguments: list[str]) -> None:
 
 
 def run_step(env: dict[str, str], *command: str) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", *command],
-        env={**os.environ, **env, "RETENTION_AUTORUN": "0", "LEDGER_AUTOSEAL": "0"},
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    return run_child_step(
+        __file__, env, *command, extra_env={"RETENTION_AUTORUN": "0", "LEDGER_AUTOSEAL": "0"}
     )
-    if output.returncode:
-        raise RuntimeError(f"{command[0]} failed:\n{output.stderr[-3000:]}")
-    figures: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
-    return figures
 
 
 def load() -> str:

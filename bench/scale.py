@@ -36,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 from api import gunicorn, wrk
 from ledger import run_step as ledger_step
-from support import ROOT, backend, prepare_database
+from support import ROOT, backend, prepare_database, run_child_step
 
 READS = 400
 PREFILL_CHUNK = 50_000
@@ -199,20 +199,7 @@ def child(step: str, arguments: list[str]) -> None:
 
 
 def scale_step(env: dict[str, str], *command: str) -> dict[str, Any]:
-    import os
-    import subprocess
-
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", *command],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if output.returncode:
-        raise RuntimeError(f"{command[0]} failed:\n{output.stderr}")
-    figures: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
-    return figures
+    return run_child_step(__file__, env, *command)
 
 
 def measure(args: argparse.Namespace) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""What the benchmarks share: a throw-away database of either kind with its environment."""
+"""What the benchmarks share: a throw-away database of either kind with its environment, and
+running one measured step of a benchmark in a child process (its own peak memory)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -79,3 +81,21 @@ def prepare_database(env: dict[str, str]) -> dict[str, str]:
         cwd=ROOT,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_child_step(
+    script: str, env: dict[str, str], *command: str, extra_env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run `script --child COMMAND...` with the database's environment; its last line of
+    output is the step's figures as JSON."""
+    output = subprocess.run(
+        [sys.executable, script, "--child", *command],
+        env={**os.environ, **env, **(extra_env or {})},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if output.returncode:
+        raise RuntimeError(f"{command[0]} failed:\n{output.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
+    return figures
