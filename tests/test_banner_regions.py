@@ -197,7 +197,7 @@ def test_opt_out_in_california_and_texas_with_and_without_gpc(browser, server):
         visit.banner().get_by_role("button", name="Close").click()
         assert len(wait_for_events(visit, 4, timeout=1.0)) == 3  # nothing recorded
         visit.page.reload()
-        visit.page.wait_for_function("window.consentService?.loaded")
+        visit.page.wait_for_function("() => window.consentService?.loaded")
         assert visit.banner().count() == 0
     finally:
         visit.context.close()
@@ -267,7 +267,7 @@ def test_the_plan_says_which_regions_are_asked_again_as_the_banner_does(browser,
         assert buttons(alabama) == ["Accept all", "Reject all", "Preferences"]
         assert alabama.page.evaluate("consentService.get('analytics')") is None
         germany.page.reload()
-        germany.page.wait_for_function("window.consentService?.loaded")
+        germany.page.wait_for_function("() => window.consentService?.loaded")
         assert germany.banner().count() == 0
         assert germany.page.evaluate("consentService.get('analytics')") is True
         germany.page.evaluate("consentService.rejectAll()")  # made under the new rules

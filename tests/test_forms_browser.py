@@ -91,7 +91,7 @@ def test_refused_before_consent_then_a_lead_waits_in_the_outbox(visit):
     status(visit, "crm").get_by_role("button", name="Cookie settings").click()
     visit.modal().get_by_role("button", name="Accept all").click()
     visit.page.wait_for_function(
-        "document.querySelector('form[data-consent-form=crm] .cs-form-status')"
+        "() => document.querySelector('form[data-consent-form=crm] .cs-form-status')"
         ".getAttribute('data-state') == 'ready'"
     )
     crm.get_by_role("button", name="Send").click()
@@ -103,7 +103,7 @@ def test_refused_before_consent_then_a_lead_waits_in_the_outbox(visit):
         crm.get_by_role("button", name="Send").click()
     assert answer.value.status == 202
     visit.page.wait_for_function(
-        "document.querySelector('form[data-consent-form=crm] .cs-form-status')"
+        "() => document.querySelector('form[data-consent-form=crm] .cs-form-status')"
         ".getAttribute('data-state') == 'sent'"
     )
     assert "Thank you" in status(visit, "crm").inner_text()
@@ -128,7 +128,7 @@ def test_a_field_the_service_refuses_is_marked(visit):
     phone = crm.locator('input[name="phone"]')
     phone.wait_for()
     visit.page.wait_for_function(
-        "document.querySelector('form[data-consent-form=crm] [name=phone]')"
+        "() => document.querySelector('form[data-consent-form=crm] [name=phone]')"
         ".getAttribute('aria-invalid') == 'true'"
     )
     note = visit.page.locator("#" + phone.get_attribute("aria-describedby"))
@@ -154,7 +154,7 @@ def test_subscription_form(browser, server):
             news.get_by_role("button", name="Subscribe").click()
         assert answer.value.status == 202
         visit.page.wait_for_function(
-            "document.querySelector('form[data-consent-form=newsletter] .cs-form-status')"
+            "() => document.querySelector('form[data-consent-form=newsletter] .cs-form-status')"
             ".getAttribute('data-state') == 'sent'"
         )
         assert "请点击我们发送到您邮箱的链接" in status(visit, "newsletter").inner_text()
@@ -177,7 +177,7 @@ def test_a_page_without_a_consent_form_never_fetches_the_forms_script(visit):
         f"{base}/about", lambda route: route.fulfill(body=html, content_type="text/html")
     )
     visit.page.goto(f"{base}/about")
-    visit.page.wait_for_function("window.consentService && window.consentService.loaded")
+    visit.page.wait_for_function("() => window.consentService && window.consentService.loaded")
     visit.page.wait_for_timeout(300)
     assert not [url for url in visit.requests if "/c/forms/" in url]
     visit.page.evaluate(
