@@ -25,6 +25,7 @@ from consent_service.ledger.records import event_record, issue_receipt
 from consent_service.ledger.signing import current_key
 from consent_service.models import ConsentEvent
 from consent_service.models.types import utcnow
+from consent_service.prepared import Prepared
 from consent_service.sites.snapshot import CategoryRule, SiteSnapshot
 from consent_service.sites.versions import find_banner_version, find_policy
 from consent_service.tokens import issue_visitor_token, read_visitor_token
@@ -125,21 +126,26 @@ def resolve_choices(
 def request_fingerprint(decision: dict[str, Any]) -> str:
     """Hash of the request as the client sent it, to tell a replay from a reuse of event_id.
 
-    Key-sorted JSON of the validated body: the same request always gives the same bytes.
+    Key-sorted JSON of the validated body (ids and times as text): the same request always
+    gives the same bytes.
     """
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        if isinstance(value, datetime):
-            return value.isoformat()
-        if isinstance(value, dict):
-            return {key: plain(item) for key, item in value.items()}
-        return value
-
     return sha256_hex(
-        json.dumps(plain(decision), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        json.dumps(
+            decision,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=_as_text,
+        )
     )
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not part of a decision")
 
 
 TRUNCATED = "...[truncated]"
@@ -238,21 +244,27 @@ def record_decision(
     )
 
 
-# Compiled once; parameters are bound per call so the statement cache is hit every time.
-INSERT_EVENT = ConsentEvent.__table__.insert()
+#: The one statement of a consent write that every write runs: compiled once per dialect and
+#: run on the driver's cursor (prepared.py), which cost a fifth of SQLAlchemy's own execute.
 EVENT_COLUMNS = tuple(column.key for column in ConsentEvent.__table__.columns if column.key != "id")
+INSERT_EVENT = Prepared(
+    ConsentEvent.__table__.insert().returning(ConsentEvent.__table__.c.id), EVENT_COLUMNS
+)
 
 
 def insert_event(event: ConsentEvent) -> None:
-    """INSERT one event with a single Core statement and give the object its id.
+    """INSERT one event and give the object its id.
 
     The ORM unit of work costs more than the rest of a consent write put together; an event is
     never changed after this, so the plain INSERT is all it needs. The object stays transient.
     """
     commit_evidence(event)
     values = {key: getattr(event, key) for key in EVENT_COLUMNS}
-    result: Any = db.session.execute(INSERT_EVENT, values)
-    event.id = result.inserted_primary_key[0]
+    cursor = INSERT_EVENT.execute(db.session, values)
+    try:
+        event.id = cursor.fetchall()[0][0]
+    finally:
+        cursor.close()
 
 
 def find_event(site_id: int, event_id: uuid.UUID) -> ConsentEvent | None:

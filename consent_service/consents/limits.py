@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from consent_service.errors import ApiError
 from consent_service.extensions import db
 from consent_service.models import ConsentWriteCounter
+from consent_service.prepared import Prepared
 
 COUNTERS = ConsentWriteCounter.__table__
 
@@ -36,8 +37,12 @@ def _upsert(insert: Any) -> Any:
     )
 
 
-#: Built once per dialect, values bound per call: the engine's statement cache is hit every time.
-UPSERTS = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+#: Built once per dialect and run on the driver's cursor (prepared.py).
+KEYS = ("site_id", "client", "window_start", "count")
+UPSERTS = {
+    "postgresql": Prepared(_upsert(postgresql.insert), KEYS),
+    "sqlite": Prepared(_upsert(sqlite.insert), KEYS),
+}
 
 
 def count_write(site_id: int, client: str | None, now: float | None = None) -> None:
@@ -50,7 +55,11 @@ def count_write(site_id: int, client: str | None, now: float | None = None) -> N
     start = int(now // window) * window
     statement = UPSERTS[db.session.get_bind().dialect.name]
     values = {"site_id": site_id, "client": client, "window_start": start, "count": 1}
-    count = int(db.session.connection().execute(statement, values).scalar_one())
+    cursor = statement.execute(db.session, values)
+    try:
+        count = int(cursor.fetchall()[0][0])
+    finally:
+        cursor.close()
     if count == 1:  # a new window: the client's older ones are of no use any more
         db.session.execute(
             delete(ConsentWriteCounter).where(

@@ -37,6 +37,7 @@ from consent_service.ledger.records import event_record
 from consent_service.models import ConsentEvent, Site, Webhook, WebhookDelivery
 from consent_service.models.types import utcnow
 from consent_service.outbound import UrlRefused, check_endpoint, open_checked
+from consent_service.prepared import Prepared
 from consent_service.redact import redact
 
 if TYPE_CHECKING:
@@ -101,10 +102,11 @@ def message_for(site_key: str, event: ConsentEvent) -> dict[str, Any]:
 
 
 WEBHOOKS = Webhook.__table__
-#: Plain Core, compiled once and cached by the engine: the ORM's query machinery would cost
-#: more than the consent's own INSERT on every write, for a site that most often has none.
-ACTIVE_ENDPOINTS = select(WEBHOOKS.c.id).where(
-    WEBHOOKS.c.site_id == bindparam("site_id"), WEBHOOKS.c.active
+#: Compiled once and run on the driver's cursor (prepared.py): SQLAlchemy's query machinery
+#: would cost more than the consent's own INSERT on every write, for a site that most often
+#: has no endpoint at all.
+ACTIVE_ENDPOINTS = Prepared(
+    select(WEBHOOKS.c.id).where(WEBHOOKS.c.site_id == bindparam("site_id"), WEBHOOKS.c.active)
 )
 
 
@@ -112,8 +114,12 @@ def queue_deliveries(site: SiteSnapshot, event: ConsentEvent, **_: object) -> No
     """A `decision_recorded` receiver: one delivery per active endpoint, in the same
     transaction (no commit here). The endpoints are read here, in the transaction, not from
     the per-process site cache: an endpoint added a moment ago must not miss an event."""
-    endpoints = db.session.connection().execute(ACTIVE_ENDPOINTS, {"site_id": site.site_id})
-    for webhook_id in endpoints.scalars().all():
+    cursor = ACTIVE_ENDPOINTS.execute(db.session, {"site_id": site.site_id})
+    try:
+        endpoints = [row[0] for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+    for webhook_id in endpoints:
         message = message_for(site.site_key, event)
         db.session.add(
             WebhookDelivery(

@@ -1,0 +1,126 @@
+"""Statements compiled once per dialect and run on the driver's own cursor, inside the
+session's transaction.
+
+For the consent write only: there SQLAlchemy's per-statement machinery (the cache lookup,
+the execution context, the result object) cost more than the statements themselves. What a
+statement stores is exactly what the same Core statement stores through SQLAlchemy: the
+column types' own bind processors convert the values (a test compares rows written both
+ways), and a driver's error becomes SQLAlchemy's (IntegrityError, OperationalError), so
+callers and the error handlers see what they always saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import scoped_session
+from sqlalchemy.sql.expression import ClauseElement
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    positional: bool
+    #: Per parameter, in the driver's order: (name, its type's bind processor or None, the
+    #: value the statement itself carries, e.g. `active = true`, or None).
+    parameters: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
+
+
+def transaction_connection(session: Any) -> Any:
+    """The connection of the session's transaction (begun if need be), looked up once per
+    transaction: the session's own lookup cost as much as a statement."""
+    own = session() if isinstance(session, scoped_session) else session
+    transaction = own.get_transaction()
+    known = own.info.get(_CONNECTION)
+    if transaction is not None and known is not None and known[0] is transaction:
+        return known[1]
+    connection = own.connection()
+    own.info[_CONNECTION] = (own.get_transaction(), connection)
+    return connection
+
+
+_CONNECTION = "prepared.connection"
+
+
+class Prepared:
+    """One Core statement; `execute` and `executemany` take the values by column key.
+
+    `keys`: the columns an INSERT or UPDATE sets (the others keep their server defaults).
+    Python-side column defaults are not run here: a statement that would need one is refused
+    when it is first compiled, so the caller gives that value itself.
+    """
+
+    def __init__(self, statement: ClauseElement, keys: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.keys = list(keys) if keys is not None else None
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compiled(self, dialect: Any) -> _Compiled:
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is None:
+            form: Any = self.statement.compile(dialect=dialect, column_keys=self.keys)
+            needs_defaults = [*form.insert_prefetch, *form.update_prefetch]
+            if needs_defaults:
+                names = ", ".join(column.key for column in needs_defaults)
+                raise ValueError(f"give these values, their defaults are not run: {names}")
+            positional = bool(dialect.positional)
+            names = form.positiontup if positional else form.binds
+            parameters = []
+            for name in names:
+                bind = form.binds[name]
+                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                carried = None if bind.required else bind.effective_value
+                parameters.append((name, processor, carried))
+            compiled = _Compiled(form.string, positional, tuple(parameters))
+            self._by_dialect[dialect.name] = compiled
+        return compiled
+
+    @staticmethod
+    def _parameters(compiled: _Compiled, values: dict[str, Any]) -> Any:
+        converted = []
+        for name, processor, carried in compiled.parameters:
+            value = values.get(name, carried)
+            converted.append(value if processor is None or value is None else processor(value))
+        if compiled.positional:
+            return converted
+        return {
+            name: value for (name, _, _), value in zip(compiled.parameters, converted, strict=True)
+        }
+
+    def execute(self, session: Any, values: dict[str, Any]) -> Any:
+        """Run once with `values`; the driver's cursor (rows of a RETURNING to fetch)."""
+        return self._run(session, [values], many=False)
+
+    def executemany(self, session: Any, rows: Sequence[dict[str, Any]]) -> None:
+        self._run(session, rows, many=True).close()
+
+    def _run(self, session: Any, rows: Sequence[dict[str, Any]], many: bool) -> Any:
+        connection = transaction_connection(session)
+        dialect = connection.dialect
+        compiled = self._compiled(dialect)
+        driver_connection = connection.connection.dbapi_connection
+        cursor = driver_connection.cursor()
+        parameters = [self._parameters(compiled, row) for row in rows]
+        try:
+            if many:
+                cursor.executemany(compiled.sql, parameters)
+            else:
+                cursor.execute(compiled.sql, parameters[0])
+        except dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            lost = dialect.is_disconnect(exc, driver_connection, cursor)
+            if lost:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(
+                compiled.sql,
+                parameters if many else parameters[0],
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=dialect,
+                ismulti=many,
+            ) from exc
+        return cursor
