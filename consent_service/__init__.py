@@ -43,14 +43,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(load_config(app.instance_path))
     if config:
         app.config.from_mapping(config)
-    register_proxy_fix(app)
     register_sessions(app)
     register_request_guard(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
+    register_fast_lane(app)
+    register_proxy_fix(app)  # outside the fast lane: it sees the proxy's client and scheme
     return app
+
+
+def register_fast_lane(app: Flask) -> None:
+    """The banner script and config answered before Flask's request machinery (FAST_LANE)."""
+    from consent_service.api.fast_lane import FastLane
+
+    if app.config.get("FAST_LANE", True):
+        lane = FastLane(app, app.wsgi_app)
+        app.extensions["fast_lane"] = lane
+        app.wsgi_app = lane  # type: ignore[method-assign]
 
 
 def register_proxy_fix(app: Flask) -> None:

@@ -90,20 +90,36 @@ def versioned_script(site_key: str, version: str) -> PublishedScript | None:
 def script_response(script: PublishedScript, cache_control: str) -> Response:
     """The script, gzip-compressed when the browser takes it (every browser does)."""
     compressed = "gzip" in request.accept_encodings
-    etag = f"{script.version}.gz" if compressed else script.version
-    headers = {
-        "Cache-Control": cache_control,
-        "ETag": f'"{etag}"',
-        "Vary": vary(),
-        "Access-Control-Allow-Origin": "*",  # loadable with crossorigin="anonymous" for SRI
-        "X-Content-Type-Options": "nosniff",
-    }
+    etag, headers = script_headers(script, compressed, cache_control)
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
     if compressed:
         headers["Content-Encoding"] = "gzip"
     body = script.gzipped if compressed else script.body
     return Response(body, content_type=JAVASCRIPT, headers=headers)
+
+
+def script_headers(
+    script: PublishedScript, compressed: bool, cache_control: str
+) -> tuple[str, dict[str, str]]:
+    """(ETag, headers) of a script answer, 200 or 304, but Content-Encoding."""
+    etag = f"{script.version}.gz" if compressed else script.version
+    return etag, {
+        "Cache-Control": cache_control,
+        "ETag": f'"{etag}"',
+        "Vary": vary(),
+        "Access-Control-Allow-Origin": "*",  # loadable with crossorigin="anonymous" for SRI
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def current_cache_control() -> str:
+    """Of the current (not pinned) script: stale for one more minute at most, so a material
+    policy change reaches every page within SCRIPT_MAX_AGE plus a minute, not an hour; chosen
+    by the address when no trusted proxy names the country, so a shared cache must not hand
+    one region's script to another."""
+    max_age = current_app.config["SCRIPT_MAX_AGE"]
+    return f"{place_cache_scope()}, max-age={max_age}, stale-while-revalidate=60"
 
 
 @blp.route("/c/stub.js", methods=["GET"])
@@ -119,17 +135,7 @@ def stub_script() -> Response:
 def site_script(name: str) -> Response:
     site_key, _, version = name.partition(".")
     if not version:
-        script = current_script(site_key)
-        max_age = current_app.config["SCRIPT_MAX_AGE"]
-        # Chosen by the address when no trusted proxy names the country: a shared cache must
-        # not hand one region's script to another.
-        scope = place_cache_scope()
-        return script_response(
-            # Stale for one more minute at most: a material policy change reaches every page
-            # within SCRIPT_MAX_AGE plus a minute, not an hour.
-            script,
-            f"{scope}, max-age={max_age}, stale-while-revalidate=60",
-        )
+        return script_response(current_script(site_key), current_cache_control())
     pinned = versioned_script(site_key, version)
     if pinned is None:
         raise ApiError(

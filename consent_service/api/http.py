@@ -14,6 +14,7 @@ from flask.sessions import SecureCookieSessionInterface
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
+from werkzeug.wsgi import get_host
 
 from consent_service.consents.decisions import RequestContext
 from consent_service.errors import ApiError
@@ -210,32 +211,46 @@ def public_site(site_key: str) -> SiteSnapshot:
     from the service's own pages (the preference center asks for erasure from there)."""
     snapshot = site_snapshot(site_key)
     origin = request.headers.get("Origin")
-    if (
-        origin is not None
-        and origin.lower() not in snapshot.allowed_origins
-        and origin.lower() != own_origin()
-    ):
+    if not origin_allowed(snapshot, origin, request.environ):
         raise ApiError(403, "This origin is not allowed for this site.", error="origin_not_allowed")
     per_request()["cors_origin"] = origin
     return snapshot
 
 
-def own_origin() -> str:
+def origin_allowed(snapshot: SiteSnapshot, origin: str | None, environ: dict[str, Any]) -> bool:
+    """No Origin (not a cross-origin browser call), one of the site's, or the service's own."""
+    if origin is None:
+        return True
+    origin = origin.lower()
+    return origin in snapshot.allowed_origins or origin == own_origin(environ)
+
+
+def own_origin(environ: dict[str, Any]) -> str:
     """The service's own origin as this request reached it (scheme and host after ProxyFix).
 
     A browser's Origin header is its own: another site's page cannot claim ours."""
-    return f"{request.scheme}://{request.host}".lower()
+    return host_url(environ).lower()
+
+
+def host_url(environ: dict[str, Any]) -> str:
+    """Scheme and Host of the request as werkzeug's `request.host_url` spells them, no slash."""
+    host = get_host(environ, current_app.config.get("TRUSTED_HOSTS"))
+    return f"{environ['wsgi.url_scheme']}://{host}"
 
 
 def add_cors_headers(response: Response) -> Response:
-    origin = per_request().get("cors_origin")
-    headers = response.headers
+    add_cors(response.headers, per_request().get("cors_origin"))
+    return response
+
+
+def add_cors(headers: Any, origin: str | None) -> None:
+    """The CORS headers of a public answer (`headers`: a dict or werkzeug's Headers): the
+    calling origin, once checked, and Vary on Origin."""
     if origin:
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Expose-Headers"] = "ETag, Retry-After"
     vary = headers.get("Vary")
     headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
-    return response
 
 
 _EMPTY_QUERY: dict[int, dict[str, Any]] = {}
@@ -289,20 +304,33 @@ def request_context() -> RequestContext:
 def visitor_place_of_request() -> tuple[str | None, str | None]:
     """(country, subdivision) of the visitor: COUNTRY_HEADER and REGION_HEADER from the
     trusted proxy, else the country of the address."""
+    return visitor_place_of(request.environ)
+
+
+def visitor_place_of(environ: dict[str, Any]) -> tuple[str | None, str | None]:
+    """`visitor_place_of_request` from the WSGI environ itself (the fast lane has no request)."""
     config = current_app.config
     country_header, region_header = config.get("COUNTRY_HEADER"), config.get("REGION_HEADER")
     return visitor_place(
-        request.remote_addr,
-        request.headers.get(country_header) if country_header else None,
-        request.headers.get(region_header) if region_header else None,
+        environ.get("REMOTE_ADDR"),
+        environ.get(environ_key(country_header)) if country_header else None,
+        environ.get(environ_key(region_header)) if region_header else None,
     )
+
+
+def environ_key(header: str) -> str:
+    """Where WSGI keeps a request header: `CF-IPCountry` is HTTP_CF_IPCOUNTRY."""
+    return "HTTP_" + header.upper().replace("-", "_")
 
 
 def visitor_rule_set(regions: dict[str, Any] | None) -> str:
     """The rule set of this request's visitor under a site's `regions` (None: the built-in
     map), decided now so the banner needs no second request."""
-    country, region = visitor_place_of_request()
-    return rule_set_for(regions, country, region)
+    return rule_set_of(regions, request.environ)
+
+
+def rule_set_of(regions: dict[str, Any] | None, environ: dict[str, Any]) -> str:
+    return rule_set_for(regions, *visitor_place_of(environ))
 
 
 def place_headers() -> list[str]:

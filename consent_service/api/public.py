@@ -99,19 +99,24 @@ def get_config(site_key: str) -> Response:
     snapshot = public_site(site_key)
     locale = snapshot.choose_locale(query["locale"], request.headers.get("Accept-Language", ""))
     published = site_cache().config(snapshot, locale, visitor_rule_set(snapshot.regions))
+    headers = config_headers(published.etag, locale)
+    if request.if_none_match.contains(published.etag):
+        return Response(status=304, headers=headers)
+    return json_response(published.body, headers=headers)
+
+
+def config_headers(etag: str, locale: str) -> dict[str, str]:
+    """The headers of a config answer (200 and 304), but CORS's (add_cors)."""
     max_age = current_app.config["CONFIG_MAX_AGE"]
-    headers = {
-        "ETag": f'"{published.etag}"',
+    return {
+        "ETag": f'"{etag}"',
         # Chosen by the address when no trusted proxy names the country: private, as the script.
         "Cache-Control": (
             f"{place_cache_scope()}, max-age={max_age}, stale-while-revalidate={max_age * 10}"
         ),
-        "Vary": ", ".join(["Accept-Language", *place_headers()]),  # add_cors_headers: Origin
+        "Vary": ", ".join(["Accept-Language", *place_headers()]),
         "Content-Language": locale,
     }
-    if request.if_none_match.contains(published.etag):
-        return Response(status=304, headers=headers)
-    return json_response(published.body, headers=headers)
 
 
 def record(decision: dict[str, Any], site_key: str) -> tuple[Any, int]:
