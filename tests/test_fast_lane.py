@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from tests.conftest import make_app
+from consent_service.extensions import db
+from consent_service.models import ConsentEvent, Site
+from tests.conftest import decision_body, make_app
 
 
 @pytest.fixture
@@ -120,3 +125,104 @@ def test_the_lane_opens_after_a_first_request_through_flask(database_url):
 def test_without_the_lane_flask_answers_everything(database_url):
     app = make_app(database_url, FAST_LANE=False)
     assert "fast_lane" not in app.extensions
+
+
+def post(wsgi: Any, path: str, body: bytes, headers: dict[str, str]) -> tuple[Any, ...]:
+    environ = EnvironBuilder(
+        path=path,
+        method="POST",
+        data=body,
+        headers=headers,
+        base_url="http://127.0.0.1:8000",
+        environ_overrides={"REMOTE_ADDR": "203.0.113.9"},
+    ).get_environ()
+    answer_body, status, response_headers = run_wsgi_app(wsgi, environ)
+    return status, dict(response_headers.to_wsgi_list()), b"".join(answer_body)
+
+
+def posted_both(app: Any, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    """(lane's answer, whether the lane passed it on) for one decision; then Flask's answer
+    to the same decision with another event id."""
+    lane = app.extensions["fast_lane"]
+    passed: list[str] = []
+    behind = lane.behind
+
+    def counting(environ: dict[str, Any], start_response: Any) -> Any:
+        passed.append(environ["PATH_INFO"])
+        return behind(environ, start_response)
+
+    path = f"/api/v1/sites/{app.config['TEST_SITE_KEY']}/consents"
+    headers = {"Content-Type": "application/json", **headers}
+    lane.behind = counting
+    try:
+        by_lane = post(lane, path, json.dumps(body).encode(), headers)
+    finally:
+        lane.behind = behind
+    other = json.dumps(body | {"event_id": str(uuid.uuid4())}).encode()
+    return by_lane, post(behind, path, other, headers), bool(passed)
+
+
+def shape(answer: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Status, headers but the length, and the body's keys (ids and signatures differ)."""
+    status, headers, body = answer
+    document = json.loads(body)
+    keys = sorted(document) if isinstance(document, dict) else None
+    return status, {k: v for k, v in headers.items() if k != "Content-Length"}, keys
+
+
+def test_a_decision_is_recorded_by_the_lane_as_flask_records_it(lane_app):
+    with lane_app.app_context():
+        site = db.session.scalar(
+            sa.select(Site).filter_by(site_key=lane_app.config["TEST_SITE_KEY"])
+        )
+        body = decision_body(site)
+    for headers in ({}, {"Origin": "https://www.example.com", "Sec-GPC": "1"}):
+        by_lane, by_flask, passed = posted_both(
+            lane_app, body | {"event_id": str(uuid.uuid4())}, headers
+        )
+        assert not passed and by_lane[0] == "201 CREATED"
+        assert shape(by_lane) == shape(by_flask)
+    by_lane, _, _ = posted_both(lane_app, body, {"User-Agent": "Mozilla/5.0 (X11)"})
+    replay, _, passed = posted_both(lane_app, body, {"User-Agent": "Mozilla/5.0 (X11)"})
+    assert not passed and replay[0] == "200 OK" and replay[2] == by_lane[2]
+    with lane_app.app_context():
+        event = db.session.scalar(
+            sa.select(ConsentEvent).filter_by(event_id=uuid.UUID(body["event_id"]))
+        )
+        assert event.user_agent == "Mozilla/5.0 (X11)" and event.ip_prefix == "203.0.113.0/24"
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent)) == 7
+
+
+@pytest.mark.parametrize(
+    ("change", "headers", "status"),
+    [
+        ({"action": "maybe"}, {}, "422"),
+        ({"choices": {"necessary": False}}, {}, "422"),
+        ({"policy_version": "never-published"}, {}, "422"),
+        ({"event_id": "reused"}, {}, "409"),
+        ({}, {"Origin": "https://evil.example"}, "403"),
+        ({}, {"Content-Type": "text/plain"}, "415"),
+        ({"url": "https://www.example.com/\u0000"}, {}, "422"),
+    ],
+)
+def test_what_the_service_refuses_goes_on_to_flask_and_writes_nothing(
+    lane_app, change, headers, status
+):
+    with lane_app.app_context():
+        site = db.session.scalar(
+            sa.select(Site).filter_by(site_key=lane_app.config["TEST_SITE_KEY"])
+        )
+        body = decision_body(site)
+    if change.get("event_id") == "reused":
+        posted_both(lane_app, body, {})
+        change = {"action": "accept_all", "choices": {}}
+    with lane_app.app_context():
+        before = db.session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent))
+    by_lane, by_flask, passed = posted_both(lane_app, body | change, headers)
+    assert passed and by_lane[0].startswith(status)
+    if status != "409":  # Flask had another event id: no conflict there
+        assert shape(by_lane) == shape(by_flask)
+    assert "message" in json.loads(by_lane[2])
+    with lane_app.app_context():
+        after = db.session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent))
+    assert after == before + (1 if status == "409" else 0)  # Flask took the other event id

@@ -1,8 +1,9 @@
 """The hottest public requests answered without Flask's request machinery.
 
-Every page view of every site fetches the banner script, and many fetch the banner config
-(or its 304). Through Flask, a request context, routing, the request hooks and a Response
-object cost more than the answer itself, which is a body built once and cached. The lane
+Every page view of every site fetches the banner script, many fetch the banner config (or
+its 304), and every decision is a consent write. Through Flask, a request context, routing,
+the request hooks and a Response object cost more than a cached answer itself, and a fifth
+of a write. The lane
 sits between the WSGI server (and ProxyFix) and Flask and answers a *plain* such request
 with the same status, headers and body as the Flask view would, built by the same functions
 (tests compare the two answers header by header). Anything else goes on to Flask: another
@@ -14,6 +15,8 @@ process's background jobs.
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -29,14 +32,25 @@ from consent_service.api.banner import (
     gtag_url,
     script_headers,
 )
-from consent_service.api.http import add_cors, host_url, origin_allowed, rule_set_of, site_cache
+from consent_service.api.http import (
+    add_cors,
+    host_url,
+    json_problem,
+    origin_allowed,
+    request_context_of,
+    rule_set_of,
+    site_cache,
+)
 from consent_service.api.public import config_headers
+from consent_service.consents.decisions import record_decision
 from consent_service.extensions import db
 from consent_service.outbound import is_loopback_host
+from consent_service.schemas.consent import dump_recorded, load_decision_fast
 
 SITE_KEY = r"[A-Za-z0-9_-]{8,64}"
 CONFIG_PATH = re.compile(rf"/api/v1/sites/({SITE_KEY})/config")
 SCRIPT_PATH = re.compile(rf"/c/({SITE_KEY})\.js")
+CONSENTS_PATH = re.compile(rf"/api/v1/sites/({SITE_KEY})/consents")
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
 StartResponse = Callable[..., Any]
@@ -55,7 +69,7 @@ class FastLane:
         self.open = True
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
-        if self.open and environ["REQUEST_METHOD"] == "GET" and not environ.get("QUERY_STRING"):
+        if self.open and not environ.get("QUERY_STRING"):
             answer = self._answer(environ)
             if answer is not None:
                 status, headers, body = answer
@@ -64,24 +78,28 @@ class FastLane:
         return self.behind(environ, start_response)
 
     def _answer(self, environ: dict[str, Any]) -> Answer | None:
-        path = environ.get("PATH_INFO", "")
-        config, script = CONFIG_PATH.fullmatch(path), SCRIPT_PATH.fullmatch(path)
-        if config is None and script is None:
+        path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
+        lane: Callable[[str, dict[str, Any]], Answer | None]
+        if method == "GET" and (found := CONFIG_PATH.fullmatch(path)):
+            lane = config_answer
+        elif method == "GET" and (found := SCRIPT_PATH.fullmatch(path)):
+            lane = script_answer
+        elif method == "POST" and (found := CONSENTS_PATH.fullmatch(path)):
+            lane = consent_answer
+        else:
             return None
         if has_app_context() and current_app.extensions.get("fast_lane") is self:
-            return self._answer_in_context(config, script, environ)  # as Flask, reuse it
+            return self._answer_in_context(lane, found.group(1), environ)  # as Flask: reuse it
         with self.app.app_context():
-            return self._answer_in_context(config, script, environ)
+            return self._answer_in_context(lane, found.group(1), environ)
 
+    @staticmethod
     def _answer_in_context(
-        self, config: re.Match[str] | None, script: re.Match[str] | None, environ: dict[str, Any]
+        lane: Callable[[str, dict[str, Any]], Answer | None], site_key: str, environ: dict[str, Any]
     ) -> Answer | None:
         try:
-            if config is not None:
-                return config_answer(config.group(1), environ)
-            assert script is not None
-            return script_answer(script.group(1), environ)
-        except Exception:  # Flask answers it, as documented
+            return lane(site_key, environ)
+        except Exception:  # Flask answers it, as documented (nothing was written)
             db.session.rollback()
             return None
 
@@ -122,6 +140,38 @@ def script_answer(site_key: str, environ: dict[str, Any]) -> Answer | None:
         headers["Content-Encoding"] = "gzip"
     body = script.gzipped if compressed else script.body
     return "200 OK", answer_headers(headers, JAVASCRIPT, body), body
+
+
+def consent_answer(site_key: str, environ: dict[str, Any]) -> Answer | None:
+    """POST /api/v1/sites/{key}/consents with a well-formed decision in a JSON body of known
+    length, as `public.post_consent`. The body read here is put back for Flask; a decision the
+    service refuses (422, 409, 429) is rolled back and goes on to Flask, which words it."""
+    length = environ.get("CONTENT_LENGTH") or ""
+    content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if not length.isdigit() or content_type != "application/json":
+        return None
+    if limit is not None and int(length) > limit:
+        return None
+    raw = environ["wsgi.input"].read(int(length))
+    environ["wsgi.input"] = io.BytesIO(raw)
+    body = json.loads(raw)
+    if json_problem(body, 0) is not None:
+        return None
+    decision = load_decision_fast(body)
+    if decision is None:
+        return None
+    snapshot = site_cache().snapshot(site_key, time.monotonic())
+    origin = environ.get("HTTP_ORIGIN")
+    if not origin_allowed(snapshot, origin, environ):
+        return None
+    recorded = record_decision(snapshot, decision, request_context_of(environ))
+    answer = dump_recorded(recorded.event, recorded.visitor_token, recorded.state, recorded.receipt)
+    response: Any = current_app.json.response(answer)
+    headers = dict(response.headers)
+    add_cors(headers, origin)
+    status = "201 CREATED" if recorded.created else "200 OK"
+    return status, list(headers.items()), response.get_data()
 
 
 def public_base(environ: dict[str, Any]) -> str | None:

@@ -292,12 +292,17 @@ def require_json() -> None:
 def request_context() -> RequestContext:
     """What we may keep of this request: a truncated address, the user agent, the country
     (a trusted header's, else the offline lookup's; the address itself is not kept)."""
-    country, _ = visitor_place_of_request()
+    return request_context_of(request.environ)
+
+
+def request_context_of(environ: dict[str, Any]) -> RequestContext:
+    """`request_context` from the WSGI environ itself (the fast lane has no request)."""
+    country, _ = visitor_place_of(environ)
     return RequestContext(
-        ip_prefix=truncate_ip(request.remote_addr),
-        user_agent=UNSTORABLE.sub("", request.headers.get("User-Agent", "")) or None,
+        ip_prefix=truncate_ip(environ.get("REMOTE_ADDR")),
+        user_agent=UNSTORABLE.sub("", environ.get("HTTP_USER_AGENT", "")) or None,
         country=country,
-        sec_gpc=request.headers.get("Sec-GPC") == "1",
+        sec_gpc=environ.get("HTTP_SEC_GPC") == "1",
     )
 
 
