@@ -119,6 +119,19 @@ def wait_for_events(visit: Visit, count: int, timeout: float = 10.0) -> list[Con
     return events(visit.server.site)
 
 
+def wait_for_frame(visit: Visit, selector: str) -> None:
+    """Until the released iframe `selector` has loaded its page and all the page needs.
+
+    Withdrawing, reloading or closing the context before that aborts the frame's requests in
+    the middle, which is not what the tests mean to test.
+    """
+    visit.page.wait_for_function(
+        "(selector) => { const d = document.querySelector(selector)?.contentDocument;"
+        " return !!d && d.URL !== 'about:blank' && d.readyState === 'complete'; }",
+        arg=selector,
+    )
+
+
 def launch_chromium() -> Iterator[Any]:
     from pathlib import Path
 

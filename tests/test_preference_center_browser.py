@@ -15,6 +15,7 @@ from tests.banner_support import (
     events,
     open_visit,
     wait_for_events,
+    wait_for_frame,
 )
 
 AXE = Path(__file__).parent.parent / "js-snippet" / "node_modules" / "axe-core" / "axe.min.js"
@@ -143,6 +144,7 @@ def test_the_banner_withdraw_control_unloads_what_it_released_without_a_reload(v
         "?.cookie.includes('vp_session')"
     )
     assert visit.cookie("vp_session") is not None and visit.cookie("_ga") is not None
+    wait_for_frame(visit, VIDEO)  # withdrawing unloads it
     page.evaluate("window.sameDocument = true")
 
     open_dialog(visit).get_by_role("button", name="Withdraw consent").click()
@@ -160,6 +162,7 @@ def test_the_banner_withdraw_control_unloads_what_it_released_without_a_reload(v
 
     page.get_by_role("button", name="Allow").click()  # allowing again brings the video back
     frame.wait_for(state="visible")
+    wait_for_frame(visit, VIDEO)
     assert page.evaluate("document.documentElement.dataset.analyticsTagRuns") == "1"
     assert visit.foreign_requests == [] and visit.errors() == []
 
@@ -183,6 +186,7 @@ def test_a_change_in_the_preference_center_reaches_the_banner_when_the_visitor_r
     token = accept_all(visit)
     page = visit.page
     page.locator(VIDEO).wait_for(state="visible")
+    wait_for_frame(visit, VIDEO)  # the preference center's change unloads it
     page.evaluate(
         "() => { window.sameDocument = true; window.changes = [];"
         " consentService.on('change', (s) => changes.push(s.withdrawn)); }"
@@ -218,6 +222,7 @@ def test_a_change_in_the_preference_center_reaches_the_banner_when_the_visitor_r
     center.get_by_role("status").filter(has_text="Your choices were saved.").wait_for()
     come_back(page)
     frame.wait_for(state="visible")
+    wait_for_frame(visit, VIDEO)
     assert frame.get_attribute("src")
     assert page.evaluate("consentService.get('media')") is True
     assert site_choices(visit)["media"] is True
