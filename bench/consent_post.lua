@@ -1,7 +1,6 @@
 -- wrk script: POST a fresh consent decision (new event_id every request).
 -- Reads SITE_PATH, POLICY and BANNER from the environment.
 local counter = 0
-local thread_id = 0
 local site_path = os.getenv("SITE_PATH")
 local policy = os.getenv("POLICY")
 local banner = os.getenv("BANNER")
@@ -15,7 +14,11 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- thread_id is the global that setup() gave this thread's state (a `local` of the same name
+-- here would hide it: every thread then made the same ids, and a third of the posts were
+-- replays of another thread's decisions).
 function init(args)
+  thread_id = thread_id or 0
   math.randomseed(os.time() * 1000 + thread_id)
 end
 

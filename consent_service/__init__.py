@@ -90,7 +90,11 @@ def register_request_guard(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from consent_service import models  # noqa: F401  (models must be known to metadata)
-    from consent_service.database import configure_engine_options, install_sqlite_pragmas
+    from consent_service.database import (
+        configure_engine_options,
+        install_idle_ping,
+        install_sqlite_pragmas,
+    )
     from consent_service.extensions import api, csrf, db, migrate
     from consent_service.sites.snapshot import SiteSnapshotCache
 
@@ -100,6 +104,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(migrations_directory()))
     with app.app_context():
         install_sqlite_pragmas(db.engine, app.config.get("SQLITE_SYNCHRONOUS", "FULL"))
+        install_idle_ping(db.engine)
     app.config.setdefault("API_SPEC_OPTIONS", {})
     app.config["API_SPEC_OPTIONS"].setdefault(
         "components",
@@ -114,16 +119,18 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_integrations(app: Flask) -> None:
-    """What happens beside a recorded consent, in its transaction: webhook deliveries, CRM
-    leads stopped when their category is withdrawn, and the dashboard's daily counters."""
+    """What happens beside a recorded consent, in its transaction: webhook deliveries and CRM
+    leads stopped when their category is withdrawn; beside a sealed batch of the ledger, in
+    its transaction: the dashboard's daily counters."""
     from consent_service.consents.decisions import decision_recorded
-    from consent_service.console.stats import count_event
+    from consent_service.console.stats import count_sealed
     from consent_service.integrations.crm.leads import stop_on_withdrawal
     from consent_service.integrations.webhooks import queue_deliveries
+    from consent_service.ledger.sealing import batch_sealed
 
     decision_recorded.connect(queue_deliveries)
     decision_recorded.connect(stop_on_withdrawal)
-    decision_recorded.connect(count_event)
+    batch_sealed.connect(count_sealed)
 
 
 def register_background_jobs(app: Flask) -> None:

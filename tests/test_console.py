@@ -293,6 +293,8 @@ def test_users_create_reads_the_password_from_stdin(runner, site):
 
 
 def test_dashboard_counts_decisions_as_they_arrive(client, owner, site):
+    from consent_service.ledger.sealing import seal_all
+
     for action, choices, gpc in (
         ("accept_all", {}, False),
         ("reject_all", {}, True),
@@ -309,7 +311,12 @@ def test_dashboard_counts_decisions_as_they_arrive(client, owner, site):
     assert series["actions"]["reject_all"] == [1]
     assert series["gpc"] == [1]
     assert series["opt_in"]["analytics"] == [pytest.approx(2 / 3, abs=1e-3)]
-    assert count_rows(DailyDecisionCount) > 0
+    assert count_rows(DailyDecisionCount) == 0  # waiting for their seal, counted as read
+    seal_all()
+    assert count_rows(DailyDecisionCount) > 0  # counted once sealed, and only once:
+    assert stats.daily(site.id, today, today) == series
+    seal_all()
+    assert stats.daily(site.id, today, today) == series
     sign_in(client, "owner@example.com")
     page = client.get(f"/console/sites/{site.site_key}/").get_data(as_text=True)
     assert 'data-total="accept_all">1<' in page

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from consent_service.extensions import db
 from tests.conftest import decision_body
 
 
@@ -102,3 +104,35 @@ def test_the_last_good_banner_follows_the_sites_own_region_rules(
         # The built-in map would have given DE opt_in, a script never served: none is made up.
         never = visitor.get(f"/c/{site.site_key}.js", headers={"X-Country": "CN"})
         assert never.status_code == 503
+
+
+def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced(
+    app, site, client, monkeypatch
+):
+    """After a database restart the pooled connections are dead: the one handed out after an
+    idle spell is pinged first and replaced, so the request still succeeds."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server connection to lose")
+    from consent_service import database
+
+    path = f"/api/v1/sites/{site.site_key}/consents"
+    assert client.post(path, json=decision_body(site)).status_code == 201
+    db.session.remove()  # the app context's session gives its connection back to the pool
+    pinged: list[int] = []
+    real_ping = db.engine.dialect.do_ping
+    monkeypatch.setattr(db.engine.dialect, "do_ping", lambda c: pinged.append(1) or real_ping(c))
+    assert client.post(path, json=decision_body(site)).status_code == 201
+    db.session.remove()
+    assert pinged == []  # back a moment ago: no ping, no round trip
+    admin = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+    with admin.connect() as other:  # what a restart does to every pooled connection
+        other.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    admin.dispose()
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert client.post(path, json=decision_body(site)).status_code == 201
+    assert pinged

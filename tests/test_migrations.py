@@ -15,7 +15,7 @@ from consent_service.extensions import db
 from consent_service.ledger import verify
 from consent_service.ledger.exports import ExportFilters, export_rows
 from consent_service.ledger.sealing import seal_all
-from consent_service.models import ConsentEvent, LedgerEntry, LedgerQueue
+from consent_service.models import ConsentEvent, DailyDecisionCount, LedgerEntry, LedgerQueue
 from consent_service.models.types import utcnow
 from consent_service.sites import demo
 from consent_service.sites.versions import current_policy
@@ -105,5 +105,38 @@ def test_events_recorded_before_the_queue_existed_are_sealed(blank_database):
         downgrade(revision="0002")
         upgrade()
         assert count_rows(LedgerQueue) == 1  # backfilled again: only the unsealed one
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_events_counted_when_written_are_not_counted_again_when_sealed(blank_database):
+    """0017: before it, the dashboard counted an event as it was written; after it, as it is
+    sealed. What was waiting for its seal at the upgrade is taken out of the counters once."""
+    from consent_service.console import stats
+
+    app = make_app(blank_database)
+    with app.app_context():
+        upgrade()
+        site, _ = demo.ensure_demo_site("https://www.example.com")
+        client = app.test_client()
+        path = f"/api/v1/sites/{site.site_key}/consents"
+        for _ in range(2):
+            assert client.post(path, json=decision_body(site)).status_code == 201
+        today = utcnow().date()
+        expected = stats.daily(site.id, today, today)
+        assert expected["actions"]["custom"] == [2]
+        db.session.commit()
+        downgrade(revision="0016")  # as the code before 0017 kept them: counted when written
+        assert count_rows(DailyDecisionCount) > 0
+        db.session.commit()
+        upgrade()
+        assert stats.daily(site.id, today, today) == expected
+        seal_all()
+        assert stats.daily(site.id, today, today) == expected
+        db.session.commit()
+        downgrade(revision="0016")
+        db.session.commit()
+        upgrade()  # nothing waits: nothing is taken out
+        assert stats.daily(site.id, today, today) == expected
         db.session.remove()
         db.engine.dispose()

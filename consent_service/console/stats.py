@@ -1,19 +1,26 @@
 """The dashboard's daily counters: decisions by action, GPC signals, and per category how
-often it was decided on and granted. Kept as events arrive (one UPSERT per metric in the
-consent write's own transaction, through `decision_recorded`), so a year of a busy site is
-365 rows per metric to read, never a scan of the ledger."""
+often it was decided on and granted, so a year of a busy site is 365 rows per metric to read,
+never a scan of the ledger.
+
+Events are counted when they are sealed (`batch_sealed`, in the sealing transaction: once
+each, by the one sealer of the site), and the dashboard adds the few events still waiting for
+their seal as it reads. Counting in the consent write itself made every concurrent write
+update the same rows: on PostgreSQL each waited for the one before it to commit, which cost a
+quarter of the write throughput.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, timedelta
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from consent_service.extensions import db
-from consent_service.models import ConsentEvent, DailyDecisionCount, Site
+from consent_service.models import ConsentEvent, DailyDecisionCount, LedgerQueue, Site
 from consent_service.models.consent import ACTIONS
 from consent_service.prepared import Prepared
 
@@ -35,7 +42,7 @@ def event_metrics(event: ConsentEvent) -> list[str]:
 def _upsert(insert: Any) -> Any:
     return insert(COUNTERS).on_conflict_do_update(
         index_elements=[COUNTERS.c.site_id, COUNTERS.c.day, COUNTERS.c.metric],
-        set_={"count": COUNTERS.c.count + 1},
+        set_={"count": COUNTERS.c.count + insert(COUNTERS).excluded.count},
     )
 
 
@@ -47,14 +54,37 @@ UPSERTS = {
 }
 
 
-def count_event(sender: Any, event: ConsentEvent, **_: Any) -> None:
-    """`decision_recorded` receiver: add the event to its day's counters (one executemany)."""
-    day = event.recorded_at.date()
-    rows = [
-        {"site_id": event.site_id, "day": day, "metric": metric, "count": 1}
+def count_sealed(sender: Any, events: Sequence[ConsentEvent], **_: Any) -> None:
+    """`batch_sealed` receiver: add a sealed batch to its days' counters (one executemany)."""
+    counts = tally(events)
+    if counts:
+        rows = [
+            {"site_id": site_id, "day": day, "metric": metric, "count": count}
+            for (site_id, day, metric), count in sorted(counts.items())
+        ]
+        UPSERTS[db.session.get_bind().dialect.name].executemany(db.session, rows)
+
+
+def tally(events: Iterable[ConsentEvent]) -> Counter[tuple[int, date, str]]:
+    return Counter(
+        (event.site_id, event.recorded_at.date(), metric)
+        for event in events
         for metric in event_metrics(event)
-    ]
-    UPSERTS[db.session.get_bind().dialect.name].executemany(db.session, rows)
+    )
+
+
+def waiting_counts(site_id: int, start: date, end: date) -> Counter[tuple[int, date, str]]:
+    """The metrics of the site's events that are not sealed yet, hence not counted yet."""
+    waiting = db.session.scalars(
+        select(ConsentEvent)
+        .join(LedgerQueue, LedgerQueue.consent_event_id == ConsentEvent.id)
+        .where(
+            LedgerQueue.site_id == site_id,
+            ConsentEvent.recorded_at >= datetime.combine(start, time.min, UTC),
+            ConsentEvent.recorded_at < datetime.combine(end + timedelta(days=1), time.min, UTC),
+        )
+    )
+    return tally(waiting)
 
 
 def daily(site_id: int, start: date, end: date) -> dict[str, Any]:
@@ -67,10 +97,14 @@ def daily(site_id: int, start: date, end: date) -> dict[str, Any]:
             DailyDecisionCount.day <= end,
         )
     ).all()
-    by_day: dict[date, dict[str, int]] = defaultdict(dict)
+    by_day: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     categories: set[str] = set()
-    for day, metric, count in rows:
-        by_day[day][metric] = int(count)
+    waiting = [
+        (day, metric, count)
+        for (_, day, metric), count in waiting_counts(site_id, start, end).items()
+    ]
+    for day, metric, count in [*rows, *waiting]:
+        by_day[day][metric] += int(count)
         if metric.startswith("shown:"):
             categories.add(metric.removeprefix("shown:"))
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from blinker import signal
 from sqlalchemy import delete, select, text
 
 from consent_service.database import sqlite_writer
@@ -41,6 +42,10 @@ SQLITE_SEAL_BATCH = 50
 SQLITE_SEAL_PAUSE = 0.002
 #: One executemany for a batch's entries, not the ORM's unit of work (the lock is held meanwhile).
 INSERT_ENTRY = LedgerEntry.__table__.insert()
+
+#: Sent in the sealing transaction, before its commit, with the Site as sender and `events=`
+#: the batch just sealed: each event once (the dashboard's counters count them here).
+batch_sealed = signal("ledger-batch-sealed")
 ADVISORY_LOCK_CLASS = 0x6C6564  # "led": keeps our advisory locks apart from anyone else's
 
 
@@ -156,6 +161,8 @@ def _seal_batch(site: Site, wait: bool, batch: int) -> SealResult:
             )
         )
         db.session.add(signed_checkpoint(site, tree, now))
+        if batch_sealed.receivers:
+            batch_sealed.send(site, events=events)
         db.session.commit()
     except BaseException:
         db.session.rollback()
