@@ -15,7 +15,9 @@ process seals a backlog of `--seal-backlog` events (`ledger seal`, batches of 25
 says how long a batch holds SQLite's write lock), and the write with the per-client limit on
 (every write counted; the allowance set far above what the run posts). `--rows` picks some
 of them. Before each hello-world run the bench waits until the last row's events are sealed,
-so that sealing is counted in the row that wrote them and not in the baseline.
+so that sealing is counted in the row that wrote them and not in the baseline; hello-world
+is run twice and the better run kept (one gunicorn worker now and then takes most of wrk's
+connections, which makes a run far slower than the other).
 
     python bench/api.py [--seconds 10] [--connections 16] [--only sqlite|postgresql] [--profile]
         [--rows write,c64,config,304,script,sealing,limit] [--worker gthread:4|sync]
@@ -150,7 +152,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 return
             connections = options.pop("connections", args.connections)
             wait_until_sealed(db_env)  # the last row's events sealed: hello-world has both cores
-            hello = wrk(hello_url, args.seconds, connections)
+            # The better of two runs: gthread workers each accept what they can, and now and
+            # then one worker takes most of wrk's connections and the run gets a third less.
+            hello = max(
+                (wrk(hello_url, args.seconds, connections) for _ in range(2)),
+                key=lambda run: run["rps"],
+            )
             figures = wrk(url, args.seconds, connections, **options)
             rows.append(
                 {
@@ -178,6 +185,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     script_url = f"{base}/c/{site['site_key']}.js"
                     etag = urllib.request.urlopen(config_url).headers["ETag"]
                     wrk(config_url, 2, args.connections)
+                    time.sleep(3)  # the app's first-request work (jobs starting) done
                     # The reads first: the sealer is idle then; the writes after them.
                     measure("config", "GET config", name, config_url, env)
                     headers = [f"If-None-Match: {etag}"]

@@ -56,10 +56,10 @@ class Prepared:
     def __init__(self, statement: ClauseElement, keys: Sequence[str] | None = None) -> None:
         self.statement = statement
         self.keys = list(keys) if keys is not None else None
-        self._by_dialect: dict[str, _Compiled] = {}
+        self._by_dialect: dict[int, _Compiled] = {}
 
     def _compiled(self, dialect: Any) -> _Compiled:
-        compiled = self._by_dialect.get(dialect.name)
+        compiled = self._by_dialect.get(id(dialect))
         if compiled is None:
             form: Any = self.statement.compile(dialect=dialect, column_keys=self.keys)
             needs_defaults = [*form.insert_prefetch, *form.update_prefetch]
@@ -75,7 +75,7 @@ class Prepared:
                 carried = None if bind.required else bind.effective_value
                 parameters.append((name, processor, carried))
             compiled = _Compiled(form.string, positional, tuple(parameters))
-            self._by_dialect[dialect.name] = compiled
+            self._by_dialect[id(dialect)] = compiled  # its types' processors are its own
         return compiled
 
     @staticmethod
@@ -112,7 +112,8 @@ class Prepared:
         except dialect.loaded_dbapi.Error as exc:
             cursor.close()
             lost = dialect.is_disconnect(exc, driver_connection, cursor)
-            if lost:
+            if lost:  # as SQLAlchemy does: every connection of that time is stale
+                connection.engine.pool._invalidate(connection.connection, exc)
                 connection.invalidate(exc)
             raise DBAPIError.instance(
                 compiled.sql,
@@ -122,5 +123,6 @@ class Prepared:
                 connection_invalidated=lost,
                 dialect=dialect,
                 ismulti=many,
+                hide_parameters=connection.engine.hide_parameters,
             ) from exc
         return cursor

@@ -136,3 +136,40 @@ def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced(
     monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
     assert client.post(path, json=decision_body(site)).status_code == 201
     assert pinged
+
+
+def test_a_connection_found_dead_in_use_makes_the_pool_start_afresh(app_factory, monkeypatch):
+    """Connections back in the pool a moment ago are not pinged: when a write finds its own
+    dead, every connection of that time is replaced, so one write fails (503), not one per
+    pooled connection."""
+    from consent_service import database
+    from consent_service.sites import demo
+
+    app = app_factory(SITE_CACHE_SECONDS=600)
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite has no server connection to lose")
+        site, _ = demo.ensure_demo_site("https://www.example.com")
+        client = app.test_client()
+        path = f"/api/v1/sites/{site.site_key}/consents"
+        monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 600.0)
+        bodies = [decision_body(site) for _ in range(7)]
+        held = [db.engine.connect() for _ in range(4)]  # four connections in the pool
+        for connection in held:
+            connection.close()
+        assert client.post(path, json=bodies.pop()).status_code == 201
+        db.session.remove()
+        admin = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+        with admin.connect() as other:
+            other.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        admin.dispose()
+        statuses = []
+        for body in bodies:
+            statuses.append(client.post(path, json=body).status_code)
+            db.session.remove()
+        assert statuses.count(201) >= 5 and set(statuses) <= {201, 503}

@@ -114,6 +114,33 @@ def test_what_is_not_plain_goes_on_to_flask(lane_app, path, headers, host, statu
     assert by_lane[0].startswith(status)
 
 
+def test_a_host_outside_trusted_hosts_goes_on_to_flask(lane_app):
+    key = lane_app.config["TEST_SITE_KEY"]
+    lane_app.config.update(TRUSTED_HOSTS=["127.0.0.1"], PUBLIC_BASE_URL="http://127.0.0.1")
+    for path in (f"/api/v1/sites/{key}/config", f"/c/{key}.js"):
+        by_lane, by_flask, passed = both(lane_app, path, {}, host="evil.example")
+        assert passed and by_lane == by_flask and by_lane[0].startswith("400")
+    with lane_app.app_context():
+        site = db.session.scalar(sa.select(Site).filter_by(site_key=key))
+        body = decision_body(site)
+    lane = lane_app.extensions["fast_lane"]
+    path = f"/api/v1/sites/{key}/consents"
+    environ = EnvironBuilder(
+        path=path, method="POST", json=body, base_url="http://evil.example"
+    ).get_environ()
+    _, status, _ = run_wsgi_app(lane, environ)
+    assert status.startswith("400")
+    with lane_app.app_context():
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(ConsentEvent)
+                .filter_by(event_id=uuid.UUID(body["event_id"]))
+            )
+            == 0
+        )
+
+
 def test_the_lane_opens_after_a_first_request_through_flask(database_url):
     app = make_app(database_url)
     lane = app.extensions["fast_lane"]

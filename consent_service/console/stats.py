@@ -28,7 +28,7 @@ COUNTERS = DailyDecisionCount.__table__
 COUNTER_KEYS = ("site_id", "day", "metric", "count")
 
 
-def event_metrics(event: ConsentEvent) -> list[str]:
+def event_metrics(event: Any) -> list[str]:
     metrics = [f"action:{event.action}"]
     if event.gpc:
         metrics.append("gpc")
@@ -65,7 +65,8 @@ def count_sealed(sender: Any, events: Sequence[ConsentEvent], **_: Any) -> None:
         UPSERTS[db.session.get_bind().dialect.name].executemany(db.session, rows)
 
 
-def tally(events: Iterable[ConsentEvent]) -> Counter[tuple[int, date, str]]:
+def tally(events: Iterable[Any]) -> Counter[tuple[int, date, str]]:
+    """Metric counts per (site, UTC day, metric) of events or rows with their columns."""
     return Counter(
         (event.site_id, event.recorded_at.date(), metric)
         for event in events
@@ -75,8 +76,14 @@ def tally(events: Iterable[ConsentEvent]) -> Counter[tuple[int, date, str]]:
 
 def waiting_counts(site_id: int, start: date, end: date) -> Counter[tuple[int, date, str]]:
     """The metrics of the site's events that are not sealed yet, hence not counted yet."""
-    waiting = db.session.scalars(
-        select(ConsentEvent)
+    waiting = db.session.execute(
+        select(
+            ConsentEvent.site_id,
+            ConsentEvent.recorded_at,
+            ConsentEvent.action,
+            ConsentEvent.gpc,
+            ConsentEvent.choices,
+        )
         .join(LedgerQueue, LedgerQueue.consent_event_id == ConsentEvent.id)
         .where(
             LedgerQueue.site_id == site_id,

@@ -2,7 +2,9 @@
 
 Nothing changes in the schema. The events still waiting for their seal were counted when they
 were written; from now on the sealer counts them: their metrics are taken back out of the
-daily counters here, so each is counted once (and put back on a downgrade).
+daily counters here, so each is counted once (and put back on a downgrade). Upgrade every
+app host together (stop, `db upgrade`, start): an old host still running would count its
+events twice, once as it writes them and once when they are sealed.
 
 Revision ID: 0017
 Revises: 0016
