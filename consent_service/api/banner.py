@@ -9,9 +9,12 @@ the banner fetches only on pages with a `<form data-consent-form>`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, current_app, request
 
 from consent_service.api.http import (
+    host_url,
     place_cache_scope,
     place_headers,
     site_cache,
@@ -35,16 +38,26 @@ def api_base() -> str:
     production). Without it (embedded, demo, tests) only a loopback Host is taken; any other
     Host gets no link and no script built for it (421), so a forged Host can neither put its
     name into a mail or a banner nor make the service build and cache a script per name."""
+    base = api_base_of(request.environ)
+    if base is None:
+        raise ApiError(
+            421,
+            "This service answers for its own address only; set PUBLIC_BASE_URL.",
+            error="misdirected_request",
+        )
+    return base
+
+
+def api_base_of(environ: dict[str, Any]) -> str | None:
+    """`api_base` from the WSGI environ (the fast lane has no request); None for a Host the
+    service does not answer for."""
     configured: str | None = current_app.config.get("PUBLIC_BASE_URL")
     if configured:
         return configured.rstrip("/")
-    if is_loopback_host(request.host.rsplit(":", 1)[0].strip("[]")):
-        return request.host_url.rstrip("/")
-    raise ApiError(
-        421,
-        "This service answers for its own address only; set PUBLIC_BASE_URL.",
-        error="misdirected_request",
-    )
+    url = host_url(environ)
+    if is_loopback_host(url.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")):
+        return url
+    return None
 
 
 def gtag_url(site_key: str) -> str | None:

@@ -24,10 +24,11 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from werkzeug.datastructures import Accept
-from werkzeug.http import is_entity_header, parse_accept_header, parse_etags
+from werkzeug.http import parse_accept_header, parse_etags, remove_entity_headers
 
 from consent_service.api.banner import (
     JAVASCRIPT,
+    api_base_of,
     current_cache_control,
     gtag_url,
     script_headers,
@@ -44,7 +45,6 @@ from consent_service.api.http import (
 from consent_service.api.public import config_headers
 from consent_service.consents.decisions import record_decision
 from consent_service.extensions import db
-from consent_service.outbound import is_loopback_host
 from consent_service.schemas.consent import dump_recorded, load_decision_fast
 
 SITE_KEY = r"[A-Za-z0-9_-]{8,64}"
@@ -123,7 +123,7 @@ def config_answer(site_key: str, environ: dict[str, Any]) -> Answer | None:
 
 def script_answer(site_key: str, environ: dict[str, Any]) -> Answer | None:
     """GET /c/{key}.js, as `banner.site_script`, when the service knows its own address."""
-    base = public_base(environ)
+    base = api_base_of(environ)
     if base is None:
         return None
     cache = site_cache()
@@ -173,26 +173,11 @@ def consent_answer(site_key: str, environ: dict[str, Any]) -> Answer | None:
     return status, list(headers.items()), response.get_data()
 
 
-def public_base(environ: dict[str, Any]) -> str | None:
-    """`banner.api_base` from the environ: PUBLIC_BASE_URL, else a loopback Host's own URL,
-    else None (Flask answers 421)."""
-    configured: str | None = current_app.config.get("PUBLIC_BASE_URL")
-    if configured:
-        return configured.rstrip("/")
-    url = host_url(environ)
-    host = url.split("://", 1)[1]
-    if is_loopback_host(host.rsplit(":", 1)[0].strip("[]")):
-        return url
-    return None
-
-
 def not_modified_headers(headers: dict[str, str]) -> list[tuple[str, str]]:
     """What werkzeug keeps of them on a 304: no entity headers (Content-Language...)."""
-    return [
-        (name, value)
-        for name, value in headers.items()
-        if not is_entity_header(name) or name.lower() in ("expires", "content-location")
-    ]
+    kept = list(headers.items())
+    remove_entity_headers(kept)
+    return kept
 
 
 def answer_headers(
