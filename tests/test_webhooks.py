@@ -224,3 +224,25 @@ def test_the_banner_script_is_stale_for_a_minute_at_most(client, site):
     # private: without COUNTRY_HEADER the rule set comes from the address, not a header a
     # shared cache could vary on.
     assert cache_control == "private, max-age=300, stale-while-revalidate=60"
+
+
+def test_a_site_without_endpoints_costs_no_lookup_of_its_own(client, site, receiver, monkeypatch):
+    """The consent's INSERT counts the active endpoints: only a site that has one pays for
+    reading them."""
+    lookups: list[dict[str, Any]] = []
+    real = webhooks.ACTIVE_ENDPOINTS
+
+    class Counted:
+        def execute(self, session: Any, values: dict[str, Any]) -> Any:
+            lookups.append(values)
+            return real.execute(session, values)
+
+    monkeypatch.setattr(webhooks, "ACTIVE_ENDPOINTS", Counted())
+    record(client, site)
+    assert lookups == [] and count_rows(WebhookDelivery) == 0
+    webhook, _ = webhooks.add_webhook(site, receiver.url, allow_http=True)
+    record(client, site)
+    assert lookups == [{"site_id": site.id}] and count_rows(WebhookDelivery) == 1
+    webhooks.remove_webhook(site.id, webhook.id)  # inactive: counted out by the INSERT too
+    record(client, site)
+    assert len(lookups) == 1 and count_rows(WebhookDelivery) == 1

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from blinker import signal
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from consent_service import errors as errors_module
@@ -23,7 +23,7 @@ from consent_service.extensions import db
 from consent_service.ledger.evidence import commit_evidence
 from consent_service.ledger.records import event_record, issue_receipt
 from consent_service.ledger.signing import current_key
-from consent_service.models import ConsentEvent
+from consent_service.models import ConsentEvent, Webhook
 from consent_service.models.types import utcnow
 from consent_service.prepared import Prepared
 from consent_service.sites.snapshot import CategoryRule, SiteSnapshot
@@ -33,8 +33,10 @@ from consent_service.tokens import issue_visitor_token, read_visitor_token
 MAX_URL_LENGTH = 2048
 
 #: Sent inside the recording transaction, after the event is flushed and before the commit, with
-#: the SiteSnapshot as sender, `event=` and `new_visitor=` (True when the event's visitor id was
-#: made by this very write, so nothing can be held of that visitor yet). Receivers (CRM clean-up,
+#: the SiteSnapshot as sender, `event=`, `new_visitor=` (True when the event's visitor id was
+#: made by this very write, so nothing can be held of that visitor yet) and `webhooks=` (how
+#: many active webhook endpoints the site had when the event was inserted, read by the INSERT
+#: itself; receivers take `**_` for what they do not use). Receivers (CRM clean-up,
 #: webhooks) add their own rows to the session so that they land, or not, together with the
 #: event; they must not commit.
 decision_recorded = signal("consent-decision-recorded")
@@ -221,11 +223,13 @@ def record_decision(
         request_hash=fingerprint,
     )
 
+    row = event_row(event)  # before the write: on SQLite the writes queue for one lock
+
     def write() -> None:
         count_write(site.site_id, context.ip_prefix)
-        insert_event(event)
+        webhooks = insert_event(event, row)
         if decision_recorded.receivers:
-            decision_recorded.send(site, event=event, new_visitor=not token)
+            decision_recorded.send(site, event=event, new_visitor=not token, webhooks=webhooks)
 
     try:
         write_together(db.session, write)
@@ -246,25 +250,39 @@ def record_decision(
 
 #: The one statement of a consent write that every write runs: compiled once per dialect and
 #: run on the driver's cursor (prepared.py), which cost a fifth of SQLAlchemy's own execute.
-EVENT_COLUMNS = tuple(column.key for column in ConsentEvent.__table__.columns if column.key != "id")
-INSERT_EVENT = Prepared(
-    ConsentEvent.__table__.insert().returning(ConsentEvent.__table__.c.id), EVENT_COLUMNS
+#: It also answers how many active webhook endpoints the site has, in the same statement (so
+#: in the same transaction, as a SELECT after it would): most sites have none, and then the
+#: webhook receiver needs no statement of its own (on PostgreSQL, a round trip per write).
+EVENTS, WEBHOOKS = ConsentEvent.__table__, Webhook.__table__
+EVENT_COLUMNS = tuple(column.key for column in EVENTS.columns if column.key != "id")
+ACTIVE_WEBHOOKS = (
+    select(func.count())
+    .where(WEBHOOKS.c.site_id == bindparam("webhook_site_id"), WEBHOOKS.c.active)
+    .scalar_subquery()
 )
+INSERT_EVENT = Prepared(EVENTS.insert().returning(EVENTS.c.id, ACTIVE_WEBHOOKS), EVENT_COLUMNS)
 
 
-def insert_event(event: ConsentEvent) -> None:
-    """INSERT one event and give the object its id.
+def event_row(event: ConsentEvent) -> dict[str, Any]:
+    """Give a new event its evidence commitment; the values its INSERT stores."""
+    commit_evidence(event)
+    return {key: getattr(event, key) for key in EVENT_COLUMNS}
+
+
+def insert_event(event: ConsentEvent, row: dict[str, Any] | None = None) -> int:
+    """INSERT one event (`row`: its `event_row`, made now if not given) and give the object
+    its id. Answers the site's number of active webhook endpoints (for `decision_recorded`).
 
     The ORM unit of work costs more than the rest of a consent write put together; an event is
     never changed after this, so the plain INSERT is all it needs. The object stays transient.
     """
-    commit_evidence(event)
-    values = {key: getattr(event, key) for key in EVENT_COLUMNS}
-    cursor = INSERT_EVENT.execute(db.session, values)
+    row = event_row(event) if row is None else row
+    cursor = INSERT_EVENT.execute(db.session, {**row, "webhook_site_id": row["site_id"]})
     try:
-        event.id = cursor.fetchall()[0][0]
+        event.id, webhooks = cursor.fetchall()[0]
     finally:
         cursor.close()
+    return int(webhooks)
 
 
 def find_event(site_id: int, event_id: uuid.UUID) -> ConsentEvent | None:

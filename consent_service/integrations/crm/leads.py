@@ -177,7 +177,9 @@ def visitor_leads(site_id: int, visitor_id: str) -> Sequence[Lead]:
     ).all()
 
 
-def stop_on_withdrawal(site: SiteSnapshot, event: ConsentEvent, new_visitor: bool = False) -> None:
+def stop_on_withdrawal(
+    site: SiteSnapshot, event: ConsentEvent, new_visitor: bool = False, **_: object
+) -> None:
     """A `decision_recorded` receiver: a refused category stops that visitor's leads under it.
 
     Runs in the consent's transaction, so the withdrawal and the erasure land together. A

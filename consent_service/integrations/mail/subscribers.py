@@ -179,9 +179,9 @@ def record_event(
         request_hash=request_fingerprint({"kind": "subscription", **fingerprint}),
     )
     db.session.flush()
-    insert_event(event)
+    webhooks = insert_event(event)
     if decision_recorded.receivers:
-        decision_recorded.send(site, event=event, new_visitor=False)
+        decision_recorded.send(site, event=event, new_visitor=False, webhooks=webhooks)
     return event
 
 
