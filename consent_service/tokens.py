@@ -10,7 +10,6 @@ import base64
 import hashlib
 import hmac
 import json
-import zlib
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -47,16 +46,15 @@ def timed_serializer(salt: str) -> URLSafeTimedSerializer:
 def issue_visitor_token(site_key: str, visitor_id: str) -> str:
     """Deterministic for a given key, so a replayed request gets the very same answer.
 
-    Every consent write signs one. itsdangerous builds a signer and derives its key again on
-    every call (a twelfth of a write); this makes the very same bytes as
-    `serializer(VISITOR_TOKEN_SALT).dumps(...)` (a test compares them) with the key derived
-    once per secret."""
+    Every consent write signs one. itsdangerous builds a signer, derives its key and tries
+    zlib on every call (a twelfth of a write); this makes its token with the key derived once
+    per secret and without compression (a visitor id is random hex: zlib never made such a
+    payload shorter). The same bytes as `serializer(VISITOR_TOKEN_SALT).dumps(...)` whenever
+    that does not compress, and read back by it in every case (tests compare both)."""
     payload = json.dumps(
         {"s": site_key, "v": visitor_id}, ensure_ascii=False, separators=(",", ":")
     ).encode()
-    compressed = zlib.compress(payload)  # as itsdangerous: used only when it is shorter
-    shorter = len(compressed) < len(payload) - 1
-    value = b"." + _base64(compressed) if shorter else _base64(payload)
+    value = _base64(payload)
     key = _derived_key(current_app.config["SECRET_KEY"], VISITOR_TOKEN_SALT)
     return (value + b"." + _base64(hmac.digest(key, value, "sha1"))).decode()
 
