@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 
 from consent_service.errors import ApiError
+from consent_service.prepared import DriverTransaction
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -145,7 +146,7 @@ GROUP_COMMIT_MAX = 64
 
 @dataclass
 class _Pending:
-    work: Callable[[], Any]
+    work: Callable[[Any], Any]
     done: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -156,9 +157,27 @@ class _Pending:
 _pending: dict[tuple[str, int], deque[_Pending]] = {}
 
 
-def write_together(session: Any, work: Callable[[], T]) -> T:
-    """Run `work` (statements in `session`, no commit) and commit it; answer only once it is
-    durable. Raises what `work` raised, with nothing of it written.
+class _InSession:
+    """A session's transaction seen as a `DriverTransaction` is: ended, never closed."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def close(self) -> None:
+        pass
+
+
+def write_together(engine: Engine, work: Callable[[Any], T], session: Any = None) -> T:
+    """Run `work(transaction)` (`Prepared` statements in that transaction, no commit) and
+    commit it; answer only once it is durable. Raises what `work` raised, with nothing of it
+    written. The transaction is a `DriverTransaction` (no ORM session: it cost more than the
+    statements); work that needs the ORM gives its `session`, runs in it and alone.
 
     On SQLite every commit is an fsync, and writers take turns: under concurrency (threaded
     workers) the commits, not the statements, were the write path's limit. So the thread
@@ -169,11 +188,13 @@ def write_together(session: Any, work: Callable[[], T]) -> T:
     PostgreSQL groups concurrent commits into one WAL flush by itself: there each work is
     simply run and committed by its own thread.
     """
-    engine = session.get_bind()
     path = _writer_path(engine)
     mine = _Pending(work)
-    if path is None:
-        _settle(session, mine)
+    if session is not None:
+        with sqlite_writer(engine):
+            _settle(_InSession(session), session, mine)
+    elif path is None:
+        _open_and_settle(engine, mine)
     else:
         with _registry:
             queue = _pending.setdefault((path, id(engine)), deque())
@@ -181,29 +202,48 @@ def write_together(session: Any, work: Callable[[], T]) -> T:
         with sqlite_writer(engine):
             while not mine.done:  # the oldest first: more than a batch may be waiting
                 batch = [queue.popleft() for _ in range(min(len(queue), GROUP_COMMIT_MAX))]
-                _run_batch(session, batch)
+                _run_batch(engine, batch)
     if mine.error is not None:
         raise mine.error
     return mine.result
 
 
-def _run_batch(session: Any, batch: list[_Pending]) -> None:
+def _open_and_settle(engine: Engine, pending: _Pending) -> None:
+    try:
+        transaction = DriverTransaction(engine)
+    except Exception as exc:  # no connection (the database away): that write's error
+        pending.error, pending.done = exc, True
+        return
+    try:
+        _settle(transaction, transaction, pending)
+    finally:
+        transaction.close()
+
+
+def _run_batch(engine: Engine, batch: list[_Pending]) -> None:
     try:
         if len(batch) > 1:
+            transaction = None
             try:
-                results = [pending.work() for pending in batch]
-                session.commit()
+                transaction = DriverTransaction(engine)
+                results = [pending.work(transaction) for pending in batch]
+                transaction.commit()
             except Exception:
-                session.rollback()
+                if transaction is not None:
+                    transaction.rollback()
             except BaseException:
-                session.rollback()
+                if transaction is not None:
+                    transaction.rollback()
                 raise
             else:
                 for pending, result in zip(batch, results, strict=True):
                     pending.result, pending.done = result, True
                 return
+            finally:
+                if transaction is not None:
+                    transaction.close()
         for pending in batch:
-            _settle(session, pending)
+            _open_and_settle(engine, pending)
     finally:
         for pending in batch:  # the leader was interrupted (a worker's timeout) before these
             if not pending.done:
@@ -216,16 +256,17 @@ def _run_batch(session: Any, batch: list[_Pending]) -> None:
                 pending.done = True
 
 
-def _settle(session: Any, pending: _Pending) -> None:
-    """One work in its own transaction; its result or error kept in `pending` (an interrupt
-    of this thread is not another thread's error: it is raised here)."""
+def _settle(transaction: Any, into: Any, pending: _Pending) -> None:
+    """One work in its own transaction (`into`: what its statements run in); its result or
+    error kept in `pending` (an interrupt of this thread is not another thread's error: it is
+    raised here)."""
     try:
-        pending.result = pending.work()
-        session.commit()
+        pending.result = pending.work(into)
+        transaction.commit()
     except Exception as exc:
-        session.rollback()
+        transaction.rollback()
         pending.error = exc
     except BaseException:
-        session.rollback()
+        transaction.rollback()
         raise
     pending.done = True

@@ -34,11 +34,12 @@ MAX_URL_LENGTH = 2048
 
 #: Sent inside the recording transaction, after the event is flushed and before the commit, with
 #: the SiteSnapshot as sender, `event=`, `new_visitor=` (True when the event's visitor id was
-#: made by this very write, so nothing can be held of that visitor yet) and `webhooks=` (how
+#: made by this very write, so nothing can be held of that visitor yet), `webhooks=` (how
 #: many active webhook endpoints the site had when the event was inserted, read by the INSERT
-#: itself; receivers take `**_` for what they do not use). Receivers (CRM clean-up,
-#: webhooks) add their own rows to the session so that they land, or not, together with the
-#: event; they must not commit.
+#: itself) and `transaction=` (what the event was written in: run `Prepared` statements in it;
+#: it is the ORM session only when `SiteSnapshot.may_stop_leads`). Receivers take `**_` for
+#: what they do not use; they add their own rows in that transaction so that they land, or
+#: not, together with the event, and must not commit.
 decision_recorded = signal("consent-decision-recorded")
 MAX_USER_AGENT_LENGTH = 512
 
@@ -225,14 +226,22 @@ def record_decision(
 
     row = event_row(event)  # before the write: on SQLite the writes queue for one lock
 
-    def write() -> None:
-        count_write(site.site_id, context.ip_prefix)
-        webhooks = insert_event(event, row)
+    def write(transaction: Any) -> None:
+        count_write(site.site_id, context.ip_prefix, into=transaction)
+        webhooks = insert_event(event, row, into=transaction)
         if decision_recorded.receivers:
-            decision_recorded.send(site, event=event, new_visitor=not token, webhooks=webhooks)
+            decision_recorded.send(
+                site,
+                event=event,
+                new_visitor=not token,
+                webhooks=webhooks,
+                transaction=transaction,
+            )
 
+    # Only stopping a visitor's leads needs the ORM; every other write runs without a session.
+    needs_session = site.may_stop_leads(event.choices, new_visitor=not token)
     try:
-        write_together(db.session, write)
+        write_together(db.engine, write, session=db.session if needs_session else None)
     except IntegrityError:
         db.session.rollback()
         existing = find_event(site.site_id, decision["event_id"])
@@ -269,15 +278,18 @@ def event_row(event: ConsentEvent) -> dict[str, Any]:
     return {key: getattr(event, key) for key in EVENT_COLUMNS}
 
 
-def insert_event(event: ConsentEvent, row: dict[str, Any] | None = None) -> int:
-    """INSERT one event (`row`: its `event_row`, made now if not given) and give the object
-    its id. Answers the site's number of active webhook endpoints (for `decision_recorded`).
+def insert_event(event: ConsentEvent, row: dict[str, Any] | None = None, into: Any = None) -> int:
+    """INSERT one event (`row`: its `event_row`, made now if not given) in `into` (a
+    `DriverTransaction`; the session if None) and give the object its id. Answers the site's
+    number of active webhook endpoints (for `decision_recorded`).
 
     The ORM unit of work costs more than the rest of a consent write put together; an event is
     never changed after this, so the plain INSERT is all it needs. The object stays transient.
     """
     row = event_row(event) if row is None else row
-    cursor = INSERT_EVENT.execute(db.session, {**row, "webhook_site_id": row["site_id"]})
+    cursor = INSERT_EVENT.execute(
+        db.session if into is None else into, {**row, "webhook_site_id": row["site_id"]}
+    )
     try:
         event.id, webhooks = cursor.fetchall()[0]
     finally:

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 from consent_service.errors import ApiError
@@ -43,31 +43,38 @@ UPSERTS = {
     "postgresql": Prepared(_upsert(postgresql.insert), KEYS),
     "sqlite": Prepared(_upsert(sqlite.insert), KEYS),
 }
+#: A client's windows before the current one: of no use once a new window starts.
+OLDER_WINDOWS = Prepared(
+    COUNTERS.delete().where(
+        COUNTERS.c.site_id == bindparam("site_id"),
+        COUNTERS.c.client == bindparam("client"),
+        COUNTERS.c.window_start < bindparam("window_start"),
+    )
+)
 
 
-def count_write(site_id: int, client: str | None, now: float | None = None) -> None:
-    """Count one write of `client` on the site; 429 once it is over its allowance."""
+def count_write(
+    site_id: int, client: str | None, now: float | None = None, into: Any = None
+) -> None:
+    """Count one write of `client` on the site in `into` (a `DriverTransaction`; the session
+    if None); 429 once it is over its allowance."""
     limit = int(current_app.config["CONSENT_WRITES_PER_CLIENT"])
     window = max(1, int(current_app.config["CONSENT_WRITE_WINDOW"]))
     if limit <= 0 or not client:
         return
     now = time.time() if now is None else now
     start = int(now // window) * window
-    statement = UPSERTS[db.session.get_bind().dialect.name]
+    into = db.session if into is None else into
+    statement = UPSERTS[db.engine.dialect.name]
     values = {"site_id": site_id, "client": client, "window_start": start, "count": 1}
-    cursor = statement.execute(db.session, values)
+    cursor = statement.execute(into, values)
     try:
         count = int(cursor.fetchall()[0][0])
     finally:
         cursor.close()
     if count == 1:  # a new window: the client's older ones are of no use any more
-        db.session.execute(
-            delete(ConsentWriteCounter).where(
-                ConsentWriteCounter.site_id == site_id,
-                ConsentWriteCounter.client == client,
-                ConsentWriteCounter.window_start < start,
-            )
-        )
+        current = {"site_id": site_id, "client": client, "window_start": start}
+        OLDER_WINDOWS.execute(into, current).close()
     if count > limit:
         raise ApiError(
             429,

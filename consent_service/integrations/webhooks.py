@@ -110,29 +110,39 @@ ACTIVE_ENDPOINTS = Prepared(
 )
 
 
+#: A new delivery, every column given (statements run on the driver do not run defaults).
+DELIVERY_KEYS = ("webhook_id", "message_id", "body", "status", "attempts", "next_attempt_at")
+INSERT_DELIVERY = Prepared(WebhookDelivery.__table__.insert(), (*DELIVERY_KEYS, "created_at"))
+
+
 def queue_deliveries(
-    site: SiteSnapshot, event: ConsentEvent, webhooks: int | None = None, **_: object
+    site: SiteSnapshot,
+    event: ConsentEvent,
+    webhooks: int | None = None,
+    transaction: Any = None,
+    **_: object,
 ) -> None:
-    """A `decision_recorded` receiver: one delivery per active endpoint, in the same
-    transaction (no commit here). The endpoints are read in the transaction, not from the
-    per-process site cache: an endpoint added a moment ago must not miss an event. `webhooks`:
-    how many the event's INSERT found (None: unknown); none found, no statement here."""
+    """A `decision_recorded` receiver: one delivery per active endpoint, in the event's
+    `transaction` (the session if None; no commit here). The endpoints are read in it, not
+    from the per-process site cache: an endpoint added a moment ago must not miss an event.
+    `webhooks`: how many the event's INSERT found (None: unknown); none, no statement here."""
     if webhooks == 0:
         return
-    cursor = ACTIVE_ENDPOINTS.execute(db.session, {"site_id": site.site_id})
+    into = db.session if transaction is None else transaction
+    cursor = ACTIVE_ENDPOINTS.execute(into, {"site_id": site.site_id})
     try:
         endpoints = [row[0] for row in cursor.fetchall()]
     finally:
         cursor.close()
+    now = utcnow()
+    rows = []
     for webhook_id in endpoints:
         message = message_for(site.site_key, event)
-        db.session.add(
-            WebhookDelivery(
-                webhook_id=webhook_id,
-                message_id=message["id"],
-                body=json.dumps(message, separators=(",", ":"), ensure_ascii=False),
-            )
-        )
+        body = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        values = (webhook_id, message["id"], body, "pending", 0, now)
+        rows.append({**dict(zip(DELIVERY_KEYS, values, strict=True)), "created_at": now})
+    if rows:
+        INSERT_DELIVERY.executemany(into, rows)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

@@ -72,7 +72,6 @@ class SiteSnapshot:
     policies: dict[str, PolicyRef]
     banner_versions: frozenset[str]
     loaded_at: float
-    # The site's active webhooks: a consent write queues a delivery to each, no query needed.
     # Categories that lead forms need: refusing one stops the visitor's leads under it.
     lead_categories: frozenset[str] = frozenset()
     # Which rule set each region gets (the site's `regions` setting).
@@ -88,6 +87,13 @@ class SiteSnapshot:
     chosen_locales: dict[tuple[str | None, str], str] = field(default_factory=dict)
     # Per consented policy label: when the first material version after it takes effect.
     next_material: dict[str, datetime | None] = field(default_factory=dict)
+
+    def may_stop_leads(self, choices: dict[str, bool], new_visitor: bool) -> bool:
+        """Whether a decision with these choices can stop some of the visitor's leads: it
+        refuses a category a lead form needs, from a visitor who may have sent one."""
+        return not new_visitor and any(
+            not granted and slug in self.lead_categories for slug, granted in choices.items()
+        )
 
     def choose_locale(self, requested: str | None, accept_language: str) -> str:
         """`negotiate_locale`, remembered per (request parameter, Accept-Language header)."""

@@ -186,11 +186,9 @@ def stop_on_withdrawal(
     visitor first seen in this write has sent no lead, and a refusal of a category no lead form
     uses stops nothing: neither costs a query (most decisions are one or the other).
     """
-    if new_visitor:
+    if not site.may_stop_leads(event.choices, new_visitor):
         return
     refused = {slug for slug, granted in event.choices.items() if not granted}
-    if not refused & site.lead_categories:
-        return
     now = utcnow()
     for lead in visitor_leads(site.site_id, event.visitor_id):
         if lead.category in refused:

@@ -181,7 +181,9 @@ def record_event(
     db.session.flush()
     webhooks = insert_event(event)
     if decision_recorded.receivers:
-        decision_recorded.send(site, event=event, new_visitor=False, webhooks=webhooks)
+        decision_recorded.send(
+            site, event=event, new_visitor=False, webhooks=webhooks, transaction=db.session
+        )
     return event
 
 
