@@ -14,7 +14,7 @@ from consent_service.consents.decisions import EVENT_COLUMNS, INSERT_EVENT
 from consent_service.console.stats import UPSERTS
 from consent_service.extensions import db
 from consent_service.models import ConsentEvent, DailyDecisionCount
-from consent_service.prepared import Prepared
+from consent_service.prepared import DriverTransaction, Prepared
 from tests.conftest import decision_body
 
 EVENTS = ConsentEvent.__table__
@@ -105,3 +105,40 @@ def test_a_statement_that_needs_a_python_default_is_refused_when_compiled(app):
     missing_recorded_at = Prepared(EVENTS.insert(), [k for k in EVENT_COLUMNS if k != "gpc"])
     with pytest.raises(ValueError, match="gpc"):
         missing_recorded_at.execute(db.session, {})
+
+
+def test_a_driver_transaction_commits_rolls_back_and_gives_its_connection_back(app, site):
+    checked_out = db.engine.pool.checkedout()
+    kept, dropped = event_values(site), event_values(site)
+    transaction = DriverTransaction(db.engine)
+    try:
+        INSERT_EVENT.execute(transaction, kept).close()
+        transaction.commit()
+        INSERT_EVENT.execute(transaction, dropped).close()
+        transaction.rollback()
+    finally:
+        transaction.close()
+    assert db.engine.pool.checkedout() == checked_out
+    assert stored(kept["event_id"])["action"] == "custom"
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).where(EVENTS.c.event_id == dropped["event_id"])
+        )
+        == 0
+    )
+
+
+def test_a_driver_transaction_fails_as_sqlalchemy_does(app, site):
+    values = event_values(site)
+    transaction = DriverTransaction(db.engine)
+    try:
+        INSERT_EVENT.execute(transaction, values).close()
+        with pytest.raises(IntegrityError):  # the same event id again: what a replay meets
+            INSERT_EVENT.execute(transaction, {**values, "action": "reject_all"})
+        transaction.rollback()
+    finally:
+        transaction.close()
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).where(EVENTS.c.event_id == values["event_id"]))
+        == 0
+    )

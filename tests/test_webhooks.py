@@ -14,7 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from consent_service.extensions import db
 from consent_service.integrations import outbox, webhooks
 from consent_service.models import WebhookDelivery
 from consent_service.models.types import utcnow
@@ -246,3 +248,15 @@ def test_a_site_without_endpoints_costs_no_lookup_of_its_own(client, site, recei
     webhooks.remove_webhook(site.id, webhook.id)  # inactive: counted out by the INSERT too
     record(client, site)
     assert len(lookups) == 1 and count_rows(WebhookDelivery) == 1
+
+
+def test_a_delivery_written_with_the_consent_is_a_fresh_pending_one(client, site, hooked):
+    """Deliveries are inserted on the driver (no ORM defaults run): every column as the model's
+    defaults would have made it."""
+    before = utcnow()
+    record(client, site)
+    delivery = db.session.scalars(sa.select(WebhookDelivery)).one()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+    assert before <= delivery.created_at == delivery.next_attempt_at <= utcnow()
+    assert (delivery.claimed_until, delivery.last_error, delivery.delivered_at) == (None,) * 3
+    assert json.loads(delivery.body)["id"] == delivery.message_id
