@@ -108,8 +108,8 @@ def test_a_statement_that_needs_a_python_default_is_refused_when_compiled(app):
 
 
 def test_a_driver_transaction_commits_rolls_back_and_gives_its_connection_back(app, site):
-    checked_out = db.engine.pool.checkedout()
     kept, dropped = event_values(site), event_values(site)
+    checked_out = db.engine.pool.checkedout()  # the session's own, if it holds one
     transaction = DriverTransaction(db.engine)
     try:
         INSERT_EVENT.execute(transaction, kept).close()
