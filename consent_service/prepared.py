@@ -69,6 +69,8 @@ class DriverTransaction:
             raise self.translated(exc, "COMMIT", None, many=False) from exc
 
     def rollback(self) -> None:
+        if not self.pooled.is_valid:  # invalidated (lost): nothing to roll back
+            return
         try:
             self.driver.rollback()
         except self.dialect.loaded_dbapi.Error as exc:
@@ -77,12 +79,14 @@ class DriverTransaction:
     def close(self) -> None:
         self.pooled.close()
 
+    def _invalidate(self, exc: Exception) -> None:
+        self.engine.pool._invalidate(self.pooled, exc)  # invalidates (and checks in) this one
+
     def translated(self, exc: Exception, sql: str, parameters: Any, many: bool) -> Any:
         """SQLAlchemy's error for the driver's `exc` (a DBAPIError: OperationalError, ...)."""
         lost = self.dialect.is_disconnect(exc, self.driver, None)
-        if lost:  # as SQLAlchemy does: every connection of that time is stale
-            self.engine.pool._invalidate(self.pooled, exc)
-            self.pooled.invalidate(exc)
+        if lost and self.pooled.is_valid:  # as SQLAlchemy does: every connection of that
+            self._invalidate(exc)  # time is stale
         return DBAPIError.instance(
             sql,
             parameters,
@@ -105,11 +109,9 @@ class _SessionTransaction(DriverTransaction):
         self.pooled = self.connection.connection
         self.driver = self.pooled.dbapi_connection
 
-    def translated(self, exc: Exception, sql: str, parameters: Any, many: bool) -> Any:
-        error = super().translated(exc, sql, parameters, many)
-        if getattr(error, "connection_invalidated", False):
-            self.connection.invalidate(exc)
-        return error
+    def _invalidate(self, exc: Exception) -> None:
+        self.engine.pool._invalidate(self.pooled, exc, _checkin=False)
+        self.connection.invalidate(exc)  # the Connection invalidates its own pooled one
 
 
 class Prepared:

@@ -173,3 +173,80 @@ def test_a_connection_found_dead_in_use_makes_the_pool_start_afresh(app_factory,
             statuses.append(client.post(path, json=body).status_code)
             db.session.remove()
         assert statuses.count(201) >= 5 and set(statuses) <= {201, 503}
+
+
+def terminate(pid: int) -> None:
+    """End one server backend, as a database restart or a network cut would."""
+    admin = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+    with admin.connect() as other:
+        other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+
+def test_a_write_whose_own_connection_dies_answers_503(app, client, site, monkeypatch):
+    """The consent write's driver connection is lost mid-transaction: 503 (the banner sends
+    again), the connection is dropped once and given back, nothing is written."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server connection to lose")
+    from consent_service.consents import decisions
+    from consent_service.models import ConsentEvent
+    from tests.conftest import count_rows
+
+    real = decisions.count_write
+
+    def dying(site_id: int, client_prefix: Any, now: Any = None, into: Any = None) -> None:
+        cursor = into.driver.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        terminate(cursor.fetchone()[0])
+        cursor.close()
+        real(site_id, client_prefix, now=now, into=into)
+
+    monkeypatch.setattr(decisions, "count_write", dying)
+    before = count_rows(ConsentEvent)
+    answer = client.post(f"/api/v1/sites/{site.site_key}/consents", json=decision_body(site))
+    assert answer.status_code == 503
+    assert count_rows(ConsentEvent) == before
+
+
+def test_a_lost_driver_connection_is_an_operational_error_and_goes_back(app, site):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server connection to lose")
+    from sqlalchemy.exc import OperationalError
+
+    from consent_service.consents.decisions import INSERT_EVENT
+    from consent_service.prepared import DriverTransaction
+    from tests.test_prepared import event_values
+
+    values = event_values(site)
+    db.session.remove()
+    checked_out = db.engine.pool.checkedout()
+    transaction = DriverTransaction(db.engine)
+    try:
+        cursor = transaction.driver.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        terminate(cursor.fetchone()[0])
+        cursor.close()
+        with pytest.raises(OperationalError) as raised:
+            INSERT_EVENT.execute(transaction, values)
+        assert raised.value.connection_invalidated
+        transaction.rollback()  # what write_together does next: nothing to roll back, no error
+    finally:
+        transaction.close()
+    assert db.engine.pool.checkedout() == checked_out
+
+
+def test_a_lost_session_connection_is_an_operational_error(app, site):
+    """The same through the session (a write that may stop leads, a mail subscription)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server connection to lose")
+    from sqlalchemy.exc import OperationalError
+
+    from consent_service.consents.decisions import INSERT_EVENT
+    from tests.test_prepared import event_values
+
+    values = event_values(site)
+    terminate(db.session.scalar(sa.text("SELECT pg_backend_pid()")))
+    with pytest.raises(OperationalError) as raised:
+        INSERT_EVENT.execute(db.session, values)
+    assert raised.value.connection_invalidated
+    db.session.rollback()
