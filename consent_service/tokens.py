@@ -6,9 +6,6 @@ rotated without logging every visitor out. A bad or foreign signature means "no 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from datetime import datetime
 from functools import lru_cache
@@ -16,6 +13,8 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadData, BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
+from itsdangerous.signer import SigningAlgorithm
 
 VISITOR_TOKEN_SALT = "consent-service.visitor-token.v1"
 SUBSCRIPTION_CONFIRM_SALT = "consent-service.subscription-confirm.v1"
@@ -47,27 +46,23 @@ def issue_visitor_token(site_key: str, visitor_id: str) -> str:
     """Deterministic for a given key, so a replayed request gets the very same answer.
 
     Every consent write signs one. itsdangerous builds a signer, derives its key and tries
-    zlib on every call (a twelfth of a write); this makes its token with the key derived once
-    per secret and without compression (a visitor id is random hex: zlib never made such a
-    payload shorter). The same bytes as `serializer(VISITOR_TOKEN_SALT).dumps(...)` whenever
-    that does not compress, and read back by it in every case (tests compare both)."""
+    zlib on every call (a twelfth of a write); this signs with its signer's key and algorithm,
+    made once per secret, and without compression (a visitor id is random hex: zlib never made
+    such a payload shorter). The same bytes as `serializer(VISITOR_TOKEN_SALT).dumps(...)`
+    whenever that does not compress, and read back by it in every case (tests compare both)."""
     payload = json.dumps(
         {"s": site_key, "v": visitor_id}, ensure_ascii=False, separators=(",", ":")
     ).encode()
-    value = _base64(payload)
-    key = _derived_key(current_app.config["SECRET_KEY"], VISITOR_TOKEN_SALT)
-    return (value + b"." + _base64(hmac.digest(key, value, "sha1"))).decode()
-
-
-def _base64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    value = base64_encode(payload)
+    key, algorithm = _signing(tuple(signing_keys()), VISITOR_TOKEN_SALT)
+    return (value + b"." + base64_encode(algorithm.get_signature(key, value))).decode()
 
 
 @lru_cache(maxsize=16)
-def _derived_key(secret: str | bytes, salt: str) -> bytes:
-    """itsdangerous's default ("django-concat" over SHA-1) key for this secret and salt."""
-    secret_bytes = secret if isinstance(secret, bytes) else secret.encode()
-    return hashlib.sha1(salt.encode() + b"signer" + secret_bytes).digest()
+def _signing(keys: tuple[str, ...], salt: str) -> tuple[bytes, SigningAlgorithm]:
+    """itsdangerous's signing key (derived from the newest secret) and algorithm, once."""
+    signer = _serializer(keys, salt).make_signer()
+    return signer.derive_key(), signer.algorithm
 
 
 def read_visitor_token(token: str, site_key: str) -> str | None:
