@@ -157,22 +157,6 @@ class _Pending:
 _pending: dict[tuple[str, int], deque[_Pending]] = {}
 
 
-class _InSession:
-    """A session's transaction seen as a `DriverTransaction` is: ended, never closed."""
-
-    def __init__(self, session: Any) -> None:
-        self.session = session
-
-    def commit(self) -> None:
-        self.session.commit()
-
-    def rollback(self) -> None:
-        self.session.rollback()
-
-    def close(self) -> None:
-        pass
-
-
 def write_together(engine: Engine, work: Callable[[Any], T], session: Any = None) -> T:
     """Run `work(transaction)` (`Prepared` statements in that transaction, no commit) and
     commit it; answer only once it is durable. Raises what `work` raised, with nothing of it
@@ -192,7 +176,7 @@ def write_together(engine: Engine, work: Callable[[Any], T], session: Any = None
     mine = _Pending(work)
     if session is not None:
         with sqlite_writer(engine):
-            _settle(_InSession(session), session, mine)
+            _settle(session, mine)
     elif path is None:
         _open_and_settle(engine, mine)
     else:
@@ -215,7 +199,7 @@ def _open_and_settle(engine: Engine, pending: _Pending) -> None:
         pending.error, pending.done = exc, True
         return
     try:
-        _settle(transaction, transaction, pending)
+        _settle(transaction, pending)
     finally:
         transaction.close()
 
@@ -256,12 +240,12 @@ def _run_batch(engine: Engine, batch: list[_Pending]) -> None:
                 pending.done = True
 
 
-def _settle(transaction: Any, into: Any, pending: _Pending) -> None:
-    """One work in its own transaction (`into`: what its statements run in); its result or
-    error kept in `pending` (an interrupt of this thread is not another thread's error: it is
-    raised here)."""
+def _settle(transaction: Any, pending: _Pending) -> None:
+    """One work in its own transaction (a `DriverTransaction` or a session: the work's
+    statements run in it); its result or error kept in `pending` (an interrupt of this thread
+    is not another thread's error: it is raised here)."""
     try:
-        pending.result = pending.work(into)
+        pending.result = pending.work(transaction)
         transaction.commit()
     except Exception as exc:
         transaction.rollback()

@@ -19,6 +19,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.sql.expression import ClauseElement
 
+from consent_service.extensions import db
+
 
 @dataclass(frozen=True)
 class _Compiled:
@@ -160,15 +162,18 @@ class Prepared:
         }
 
     def execute(self, into: Any, values: dict[str, Any]) -> Any:
-        """Run once with `values` in `into` (a session or a `DriverTransaction`); the driver's
-        cursor (rows of a RETURNING to fetch)."""
+        """Run once with `values` in `into` (a session or a `DriverTransaction`; None: the
+        app's session); the driver's cursor (rows of a RETURNING to fetch)."""
         return self._run(into, [values], many=False)
 
     def executemany(self, into: Any, rows: Sequence[dict[str, Any]]) -> None:
         self._run(into, rows, many=True).close()
 
     def _run(self, into: Any, rows: Sequence[dict[str, Any]], many: bool) -> Any:
-        transaction = into if isinstance(into, DriverTransaction) else _SessionTransaction(into)
+        if isinstance(into, DriverTransaction):
+            transaction = into
+        else:
+            transaction = _SessionTransaction(db.session if into is None else into)
         compiled = self._compiled(transaction.dialect)
         cursor = transaction.driver.cursor()
         parameters = [self._parameters(compiled, row) for row in rows]

@@ -287,9 +287,7 @@ def insert_event(event: ConsentEvent, row: dict[str, Any] | None = None, into: A
     never changed after this, so the plain INSERT is all it needs. The object stays transient.
     """
     row = event_row(event) if row is None else row
-    cursor = INSERT_EVENT.execute(
-        db.session if into is None else into, {**row, "webhook_site_id": row["site_id"]}
-    )
+    cursor = INSERT_EVENT.execute(into, {**row, "webhook_site_id": row["site_id"]})
     try:
         event.id, webhooks = cursor.fetchall()[0]
     finally:

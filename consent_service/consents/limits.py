@@ -64,7 +64,6 @@ def count_write(
         return
     now = time.time() if now is None else now
     start = int(now // window) * window
-    into = db.session if into is None else into
     statement = UPSERTS[db.engine.dialect.name]
     values = {"site_id": site_id, "client": client, "window_start": start, "count": 1}
     cursor = statement.execute(into, values)

@@ -111,8 +111,16 @@ ACTIVE_ENDPOINTS = Prepared(
 
 
 #: A new delivery, every column given (statements run on the driver do not run defaults).
-DELIVERY_KEYS = ("webhook_id", "message_id", "body", "status", "attempts", "next_attempt_at")
-INSERT_DELIVERY = Prepared(WebhookDelivery.__table__.insert(), (*DELIVERY_KEYS, "created_at"))
+DELIVERY_KEYS = (
+    "webhook_id",
+    "message_id",
+    "body",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+INSERT_DELIVERY = Prepared(WebhookDelivery.__table__.insert(), DELIVERY_KEYS)
 
 
 def queue_deliveries(
@@ -128,8 +136,7 @@ def queue_deliveries(
     `webhooks`: how many the event's INSERT found (None: unknown); none, no statement here."""
     if webhooks == 0:
         return
-    into = db.session if transaction is None else transaction
-    cursor = ACTIVE_ENDPOINTS.execute(into, {"site_id": site.site_id})
+    cursor = ACTIVE_ENDPOINTS.execute(transaction, {"site_id": site.site_id})
     try:
         endpoints = [row[0] for row in cursor.fetchall()]
     finally:
@@ -139,10 +146,19 @@ def queue_deliveries(
     for webhook_id in endpoints:
         message = message_for(site.site_key, event)
         body = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-        values = (webhook_id, message["id"], body, "pending", 0, now)
-        rows.append({**dict(zip(DELIVERY_KEYS, values, strict=True)), "created_at": now})
+        rows.append(
+            {
+                "webhook_id": webhook_id,
+                "message_id": message["id"],
+                "body": body,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
     if rows:
-        INSERT_DELIVERY.executemany(into, rows)
+        INSERT_DELIVERY.executemany(transaction, rows)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
