@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -34,9 +36,9 @@ def answer(wsgi: Any, path: str, headers: dict[str, str], host: str) -> tuple[An
     return status, sorted(response_headers.to_wsgi_list()), b"".join(body)
 
 
-def both(app: Any, path: str, headers: dict[str, str], host: str = "127.0.0.1:8000") -> Any:
-    """(lane's answer, Flask's answer, whether Flask was asked by the lane)."""
-    lane = app.extensions["fast_lane"]
+@contextmanager
+def passes_noted(lane: Any) -> Iterator[list[str]]:
+    """The paths the lane passes on to Flask while the block runs."""
     passed: list[str] = []
     behind = lane.behind
 
@@ -46,10 +48,17 @@ def both(app: Any, path: str, headers: dict[str, str], host: str = "127.0.0.1:80
 
     lane.behind = counting
     try:
-        by_lane = answer(lane, path, headers, host)
+        yield passed
     finally:
         lane.behind = behind
-    return by_lane, answer(behind, path, headers, host), bool(passed)
+
+
+def both(app: Any, path: str, headers: dict[str, str], host: str = "127.0.0.1:8000") -> Any:
+    """(lane's answer, Flask's answer, whether Flask was asked by the lane)."""
+    lane = app.extensions["fast_lane"]
+    with passes_noted(lane) as passed:
+        by_lane = answer(lane, path, headers, host)
+    return by_lane, answer(lane.behind, path, headers, host), bool(passed)
 
 
 def test_the_config_is_answered_by_the_lane_as_flask_answers_it(lane_app):
@@ -171,22 +180,12 @@ def posted_both(app: Any, body: dict[str, Any], headers: dict[str, str]) -> Any:
     """(lane's answer, whether the lane passed it on) for one decision; then Flask's answer
     to the same decision with another event id."""
     lane = app.extensions["fast_lane"]
-    passed: list[str] = []
-    behind = lane.behind
-
-    def counting(environ: dict[str, Any], start_response: Any) -> Any:
-        passed.append(environ["PATH_INFO"])
-        return behind(environ, start_response)
-
     path = f"/api/v1/sites/{app.config['TEST_SITE_KEY']}/consents"
     headers = {"Content-Type": "application/json", **headers}
-    lane.behind = counting
-    try:
+    with passes_noted(lane) as passed:
         by_lane = post(lane, path, json.dumps(body).encode(), headers)
-    finally:
-        lane.behind = behind
     other = json.dumps(body | {"event_id": str(uuid.uuid4())}).encode()
-    return by_lane, post(behind, path, other, headers), bool(passed)
+    return by_lane, post(lane.behind, path, other, headers), bool(passed)
 
 
 def shape(answer: tuple[Any, ...]) -> tuple[Any, ...]:
