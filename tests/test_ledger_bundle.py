@@ -151,6 +151,32 @@ def test_concurrent_sealers_never_duplicate_or_skip(app, client, site, app_facto
     assert sizes[-1] == 40 and len(set(sizes)) == len(sizes)
 
 
+def test_a_batch_sealed_on_paper_is_written_only_if_the_log_has_not_moved(client, site):
+    """SQLite seals a batch on paper outside the write lock; if another sealer wrote first,
+    the paper is stale and the batch is sealed again under the lock, never written twice."""
+    from consent_service.extensions import db
+    from consent_service.ledger import sealing, verify
+    from tests.conftest import trusted_keys
+
+    record_many(client, site, 10)
+    ref = sealing._SiteRef(site, site.id, site.site_key)
+    stale = sealing._on_paper(ref, 4)  # the first four, on a log of size 0
+    db.session.rollback()
+    assert seal_site(site, batch=4).tree_size == 4  # another sealer writes them first
+    with sealing.sqlite_writer(db.engine):
+        result = sealing._seal_batch(ref, True, 4, stale)
+    assert (result.sealed, result.tree_size) == (4, 8)
+    fresh_enough = sealing._on_paper(ref, 4)  # the last two, nothing moved since
+    db.session.rollback()
+    with sealing.sqlite_writer(db.engine):
+        result = sealing._seal_batch(ref, True, 4, fresh_enough)
+    assert (result.sealed, result.tree_size) == (2, 10)
+    assert sorted(entry.seq for entry in LedgerEntry.query.all()) == list(range(10))
+    sizes = [checkpoint.tree_size for checkpoint in LedgerCheckpoint.query.all()]
+    assert sorted(sizes) == [4, 8, 10]
+    assert verify.verify_live(site.id, site.site_key, trusted_keys()).ok
+
+
 def test_a_tampered_row_is_named_not_left_out_of_the_count(client, site, runner, tmp_path):
     record_many(client, site, 6)
     seal_site(site)

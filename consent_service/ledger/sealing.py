@@ -13,19 +13,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from blinker import signal
-from sqlalchemy import delete, select, text
+from sqlalchemy import Row, bindparam, delete, func, select, text
 
 from consent_service.database import sqlite_writer
 from consent_service.extensions import db
 from consent_service.ledger.merkle import CompactRange
 from consent_service.ledger.records import event_record, record_leaf_hash, utc_timestamp
-from consent_service.ledger.signing import register_current_key
+from consent_service.ledger.signing import current_key, register_current_key
 from consent_service.models import (
     ConsentEvent,
     LedgerCheckpoint,
     LedgerEntry,
+    LedgerKey,
     LedgerQueue,
     Site,
 )
@@ -42,9 +44,14 @@ SQLITE_SEAL_BATCH = 50
 SQLITE_SEAL_PAUSE = 0.002
 #: One executemany for a batch's entries, not the ORM's unit of work (the lock is held meanwhile).
 INSERT_ENTRY = LedgerEntry.__table__.insert()
+#: The batch's queue rows, by id (one list parameter: not a statement built per batch).
+DELETE_QUEUED = delete(LedgerQueue).where(
+    LedgerQueue.consent_event_id.in_(bindparam("ids", expanding=True))
+)
 
 #: Sent in the sealing transaction, before its commit, with the Site as sender and `events=`
-#: the batch just sealed: each event once (the dashboard's counters count them here).
+#: the batch just sealed (rows of `SEALED_COLUMNS`): each event once (the dashboard's counters
+#: count them here).
 batch_sealed = signal("ledger-batch-sealed")
 ADVISORY_LOCK_CLASS = 0x6C6564  # "led": keeps our advisory locks apart from anyone else's
 
@@ -71,11 +78,14 @@ def checkpoint_message(site_key: str, checkpoint: LedgerCheckpoint) -> dict[str,
     }
 
 
-def signed_checkpoint(site: Site, tree: CompactRange, now: datetime) -> LedgerCheckpoint:
-    """The checkpoint of `tree` as it stands, signed with the current key (not added)."""
-    key = register_current_key()
+def signed_checkpoint(
+    site_id: int, site_key: str, tree: CompactRange, now: datetime
+) -> LedgerCheckpoint:
+    """The checkpoint of `tree` as it stands, signed with the current key (neither it nor the
+    key added to the session: the sealing transaction does both)."""
+    key = current_key()
     checkpoint = LedgerCheckpoint(
-        site_id=site.id,
+        site_id=site_id,
         tree_size=tree.size,
         root_hash=tree.root().hex(),
         timestamp=now,
@@ -83,7 +93,7 @@ def signed_checkpoint(site: Site, tree: CompactRange, now: datetime) -> LedgerCh
         signature="",
         compact_range=tree.to_dict(),
     )
-    checkpoint.signature = key.sign(checkpoint_message(site.site_key, checkpoint))
+    checkpoint.signature = key.sign(checkpoint_message(site_key, checkpoint))
     return checkpoint
 
 
@@ -109,11 +119,31 @@ def _lock_site(site_id: int, wait: bool) -> bool:
     return True
 
 
-def unsealed_events(site_id: int, limit: int) -> list[ConsentEvent]:
-    """The oldest events waiting in the site's queue (an index range, however long the log)."""
+#: What sealing reads of an event: the leaf's fields (`event_record`) and the dashboard's
+#: (`tally`). Plain rows, not ORM objects: loading and reading those cost more than hashing.
+SEALED_COLUMNS = (
+    ConsentEvent.id,
+    ConsentEvent.site_id,
+    ConsentEvent.event_id,
+    ConsentEvent.visitor_id,
+    ConsentEvent.action,
+    ConsentEvent.choices,
+    ConsentEvent.policy_version,
+    ConsentEvent.banner_version,
+    ConsentEvent.language,
+    ConsentEvent.source,
+    ConsentEvent.gpc,
+    ConsentEvent.recorded_at,
+    ConsentEvent.evidence_commitment,
+)
+
+
+def unsealed_events(site_id: int, limit: int) -> list[Row[Any]]:
+    """The oldest events waiting in the site's queue (an index range, however long the log),
+    as rows of `SEALED_COLUMNS`."""
     return list(
-        db.session.scalars(
-            select(ConsentEvent)
+        db.session.execute(
+            select(*SEALED_COLUMNS)
             .join(LedgerQueue, LedgerQueue.consent_event_id == ConsentEvent.id)
             .where(LedgerQueue.site_id == site_id)
             .order_by(LedgerQueue.consent_event_id)
@@ -123,51 +153,123 @@ def unsealed_events(site_id: int, limit: int) -> list[ConsentEvent]:
 
 
 def seal_site(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealResult:
-    """Seal what is waiting for one site; one transaction, committed here."""
+    """Seal what is waiting for one site; one transaction, committed here.
+
+    On SQLite the sealing transaction holds the database's only write lock, and every consent
+    write waits behind it. So the batch is first sealed on paper in a read transaction (the
+    leaves hashed, the tree extended, the checkpoint signed: most of a batch's time), and the
+    locked transaction only checks that the log still ends where it did and the same events
+    head the queue, then writes. If another sealer got there first, it is done again under
+    the lock."""
     db.session.commit()  # start from a fresh transaction so the lock guards all we read
-    with sqlite_writer(db.session.get_bind()):
-        return _seal_batch(site, wait, batch)
+    ref = _SiteRef(site, site.id, site.site_key)  # read now: under the lock `site` is expired
+    bind = db.session.get_bind()
+    paper = None
+    if bind.dialect.name == "sqlite":
+        try:
+            paper = _on_paper(ref, batch)
+        finally:
+            db.session.rollback()  # the read transaction ends: no snapshot held
+        if not paper.events:
+            return SealResult(ref.key, 0, paper.tree.size)
+    with sqlite_writer(bind):
+        return _seal_batch(ref, wait, batch, paper)
 
 
-def _seal_batch(site: Site, wait: bool, batch: int) -> SealResult:
+@dataclass(frozen=True)
+class _SiteRef:
+    site: Site
+    id: int
+    key: str
+
+
+@dataclass
+class _Paper:
+    """A batch sealed but not written: the log's size it extends, the events (rows of
+    `SEALED_COLUMNS`), their entries, the tree after them, its signed checkpoint, and whether
+    the signing key is published already."""
+
+    size_before: int
+    events: list[Row[Any]]
+    entries: list[dict[str, Any]]
+    tree: CompactRange
+    checkpoint: LedgerCheckpoint | None = None
+    key_published: bool = False
+
+
+def _on_paper(site: _SiteRef, batch: int) -> _Paper:
+    previous = latest_checkpoint(site.id)
+    tree = CompactRange.from_dict(previous.compact_range) if previous else CompactRange()
+    size_before = tree.size
+    events = unsealed_events(site.id, batch)
+    if not events:
+        return _Paper(size_before, [], [], tree)
+    now = utcnow()
+    entries = []
+    for event in events:
+        leaf = record_leaf_hash(event_record(event, site.key))
+        entries.append(
+            {
+                "site_id": site.id,
+                "seq": tree.size,
+                "consent_event_id": event.id,
+                "leaf_hash": leaf,
+                "sealed_at": now,
+            }
+        )
+        tree.append(bytes.fromhex(leaf))
+    checkpoint = signed_checkpoint(site.id, site.key, tree, now)
+    published = db.session.get(LedgerKey, checkpoint.key_id) is not None  # never unpublished
+    return _Paper(size_before, events, entries, tree, checkpoint, published)
+
+
+#: What the locked transaction reads to know that a paper batch still fits the log.
+LOG_SIZE = select(func.max(LedgerCheckpoint.tree_size)).where(
+    LedgerCheckpoint.site_id == bindparam("site_id")
+)
+QUEUE_HEAD = (
+    select(LedgerQueue.consent_event_id)
+    .where(LedgerQueue.site_id == bindparam("site_id"))
+    .order_by(LedgerQueue.consent_event_id)
+    .limit(bindparam("events"))
+)
+
+
+def _still_current(site: _SiteRef, paper: _Paper) -> bool:
+    """In the locked transaction: nothing was sealed since `paper` was made, its events still
+    head the queue, and the key that signed it is the current one."""
+    size = db.session.scalar(LOG_SIZE, {"site_id": site.id})
+    head = db.session.scalars(QUEUE_HEAD, {"site_id": site.id, "events": len(paper.events)})
+    return (
+        (size or 0) == paper.size_before
+        and list(head) == [event.id for event in paper.events]
+        and paper.checkpoint is not None
+        and paper.checkpoint.key_id == current_key().key_id
+    )
+
+
+def _seal_batch(site: _SiteRef, wait: bool, batch: int, paper: _Paper | None = None) -> SealResult:
     try:
         if not _lock_site(site.id, wait):
             db.session.rollback()
-            return SealResult(site.site_key, 0, -1)
-        previous = latest_checkpoint(site.id)
-        tree = CompactRange.from_dict(previous.compact_range) if previous else CompactRange()
-        events = unsealed_events(site.id, batch)
-        if not events:
+            return SealResult(site.key, 0, -1)
+        if paper is None or not _still_current(site, paper):
+            paper = _on_paper(site, batch)
+        if not paper.events:
             db.session.rollback()
-            return SealResult(site.site_key, 0, tree.size)
-        now = utcnow()
-        entries = []
-        for event in events:
-            leaf = record_leaf_hash(event_record(event, site.site_key))
-            entries.append(
-                {
-                    "site_id": site.id,
-                    "seq": tree.size,
-                    "consent_event_id": event.id,
-                    "leaf_hash": leaf,
-                    "sealed_at": now,
-                }
-            )
-            tree.append(bytes.fromhex(leaf))
-        db.session.execute(INSERT_ENTRY, entries)
-        db.session.execute(
-            delete(LedgerQueue).where(
-                LedgerQueue.consent_event_id.in_([event.id for event in events])
-            )
-        )
-        db.session.add(signed_checkpoint(site, tree, now))
+            return SealResult(site.key, 0, paper.tree.size)
+        if not paper.key_published:
+            register_current_key()
+        db.session.execute(INSERT_ENTRY, paper.entries)
+        db.session.execute(DELETE_QUEUED, {"ids": [event.id for event in paper.events]})
+        db.session.add(paper.checkpoint)
         if batch_sealed.receivers:
-            batch_sealed.send(site, events=events)
+            batch_sealed.send(site.site, events=paper.events)
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
-    return SealResult(site.site_key, len(events), tree.size)
+    return SealResult(site.key, len(paper.events), paper.tree.size)
 
 
 def late_seals(site_id: int, max_delay_seconds: float) -> int:
