@@ -165,3 +165,35 @@ def test_openapi_still_documents_the_consent_post(client):
         "$ref": "#/components/schemas/ConsentDecision"
     }
     assert {"200", "201", "422"} <= set(operation["responses"])
+
+
+def test_a_transient_event_reads_as_one_the_constructor_built():
+    from datetime import UTC, datetime
+
+    from sqlalchemy import inspect
+
+    from consent_service.models import ConsentEvent
+
+    values = {
+        "site_id": 3,
+        "event_id": uuid.uuid4(),
+        "visitor_id": "ab" * 16,
+        "action": "custom",
+        "choices": {"necessary": True, "analytics": False},
+        "policy_version": "2026-01",
+        "banner_version": BANNER,
+        "language": "en",
+        "source": "banner",
+        "gpc": False,
+        "recorded_at": datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+        "page_url": None,
+        "request_hash": "f" * 64,
+    }
+    fast, built = ConsentEvent.transient(**values), ConsentEvent(**values)
+    for key in ConsentEvent.__mapper__.columns.keys():
+        assert getattr(fast, key) == getattr(built, key), key
+    assert inspect(fast).transient
+    fast.id, fast.evidence_salt = 7, "0" * 64  # set later by the write, as on any event
+    assert (fast.id, fast.evidence_salt) == (7, "0" * 64)
+    with pytest.raises(TypeError, match="choises"):
+        ConsentEvent.transient(**values, choises={})

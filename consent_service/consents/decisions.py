@@ -203,7 +203,7 @@ def record_decision(
     if errors:
         raise ValidationFailed(errors)
 
-    event = ConsentEvent(
+    event = ConsentEvent.transient(
         site_id=site.site_id,
         event_id=decision["event_id"],
         visitor_id=visitor_id,
