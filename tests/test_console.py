@@ -328,6 +328,50 @@ def test_dashboard_counts_decisions_as_they_arrive(client, owner, site):
     assert bad.status_code == 422
 
 
+
+def test_a_seal_committing_while_the_dashboard_reads_hides_no_decision(client, site, app_factory):
+    """The counters and the events still waiting are one read: a seal that commits right after
+    the counters were read (another process's sealer) moved its events out of the queue and
+    into counters this read did not see, and the page showed too little."""
+    import threading
+
+    from sqlalchemy import event
+
+    from consent_service.ledger.sealing import seal_site
+    from consent_service.sites.registry import get_site
+
+    for _ in range(4):
+        answer = client.post(f"/api/v1/sites/{site.site_key}/consents", json=decision_body(site))
+        assert answer.status_code == 201
+    elsewhere = app_factory()
+    sealed: list[int] = []
+
+    errors: list[BaseException] = []
+
+    def seal_elsewhere() -> None:
+        with elsewhere.app_context():
+            try:
+                sealed.append(seal_site(get_site(site.site_key)).sealed)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+    def after_the_counters_are_read(connection, cursor, statement, *_) -> None:
+        if not sealed and "console_daily_counts" in statement:
+            sealer = threading.Thread(target=seal_elsewhere)
+            sealer.start()
+            sealer.join(30)
+
+    today = datetime.now(UTC).date()
+    event.listen(db.engine, "after_cursor_execute", after_the_counters_are_read)
+    try:
+        series = stats.daily(site.id, today, today)
+    finally:
+        event.remove(db.engine, "after_cursor_execute", after_the_counters_are_read)
+    assert not errors, errors
+    assert sealed == [4]
+    assert sum(series["actions"][action][0] for action in series["actions"]) == 4
+    assert stats.daily(site.id, today, today) == series
+
 def test_ledger_finds_an_event_shows_its_receipt_banner_and_seal_and_verifies(client, owner, site):
     from consent_service.ledger.sealing import seal_all
 

@@ -16,12 +16,23 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Integer,
+    Row,
+    String,
+    cast,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from consent_service.extensions import db
 from consent_service.models import ConsentEvent, DailyDecisionCount, LedgerQueue, Site
 from consent_service.models.consent import ACTIONS
+from consent_service.models.types import JsonDocument, UtcDateTime
 from consent_service.prepared import Prepared
 
 COUNTERS = DailyDecisionCount.__table__
@@ -74,11 +85,27 @@ def tally(events: Iterable[Any]) -> Counter[tuple[int, date, str]]:
     )
 
 
-def waiting_counts(site_id: int, start: date, end: date) -> Counter[tuple[int, date, str]]:
-    """The metrics of the site's events that are not sealed yet, hence not counted yet."""
-    waiting = db.session.execute(
+def counted_and_waiting(site_id: int, start: date, end: date) -> list[Row[Any]]:
+    """The site's day counters from `start` to `end`, and its events of those days not sealed
+    yet (hence not counted yet), in one statement: read in two, a seal committing between them
+    took its events out of the queue after the counters were read, and the page showed too
+    little. Counter rows have a `day`; event rows have `day` None and the event's columns."""
+    counted = select(
+        COUNTERS.c.site_id,
+        COUNTERS.c.day,
+        COUNTERS.c.metric,
+        COUNTERS.c.count,
+        cast(null(), UtcDateTime).label("recorded_at"),
+        cast(null(), String).label("action"),
+        cast(null(), Boolean).label("gpc"),
+        cast(null(), JsonDocument).label("choices"),
+    ).where(COUNTERS.c.site_id == site_id, COUNTERS.c.day >= start, COUNTERS.c.day <= end)
+    waiting = (
         select(
             ConsentEvent.site_id,
+            cast(null(), Date),
+            cast(null(), String),
+            cast(null(), Integer),
             ConsentEvent.recorded_at,
             ConsentEvent.action,
             ConsentEvent.gpc,
@@ -91,25 +118,20 @@ def waiting_counts(site_id: int, start: date, end: date) -> Counter[tuple[int, d
             ConsentEvent.recorded_at < datetime.combine(end + timedelta(days=1), time.min, UTC),
         )
     )
-    return tally(waiting)
+    return list(db.session.execute(union_all(counted, waiting)))
 
 
 def daily(site_id: int, start: date, end: date) -> dict[str, Any]:
     """Per day from `start` to `end` (inclusive): decisions by action, GPC, and the opt-in
     rate per category (granted / decided on, None on a day without decisions)."""
-    rows = db.session.execute(
-        select(DailyDecisionCount.day, DailyDecisionCount.metric, DailyDecisionCount.count).where(
-            DailyDecisionCount.site_id == site_id,
-            DailyDecisionCount.day >= start,
-            DailyDecisionCount.day <= end,
-        )
-    ).all()
-    by_day: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    categories: set[str] = set()
+    read = counted_and_waiting(site_id, start, end)
+    rows = [(row.day, row.metric, row.count) for row in read if row.day is not None]
     waiting = [
         (day, metric, count)
-        for (_, day, metric), count in waiting_counts(site_id, start, end).items()
+        for (_, day, metric), count in tally(row for row in read if row.day is None).items()
     ]
+    by_day: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    categories: set[str] = set()
     for day, metric, count in [*rows, *waiting]:
         by_day[day][metric] += int(count)
         if metric.startswith("shown:"):
