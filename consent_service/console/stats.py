@@ -125,7 +125,11 @@ def daily(site_id: int, start: date, end: date) -> dict[str, Any]:
     """Per day from `start` to `end` (inclusive): decisions by action, GPC, and the opt-in
     rate per category (granted / decided on, None on a day without decisions)."""
     read = counted_and_waiting(site_id, start, end)
-    rows = [(row.day, row.metric, row.count) for row in read if row.day is not None]
+    rows: list[tuple[date, str, int]] = [
+        (row.day, row.metric, int(row._mapping["count"]))  # `row.count` is tuple's method
+        for row in read
+        if row.day is not None
+    ]
     waiting = [
         (day, metric, count)
         for (_, day, metric), count in tally(row for row in read if row.day is None).items()
@@ -133,7 +137,7 @@ def daily(site_id: int, start: date, end: date) -> dict[str, Any]:
     by_day: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     categories: set[str] = set()
     for day, metric, count in [*rows, *waiting]:
-        by_day[day][metric] += int(count)
+        by_day[day][metric] += count
         if metric.startswith("shown:"):
             categories.add(metric.removeprefix("shown:"))
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
