@@ -252,3 +252,43 @@ def test_what_the_service_refuses_goes_on_to_flask_and_writes_nothing(
     with lane_app.app_context():
         after = db.session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent))
     assert after == before + (1 if status == "409" else 0)  # Flask took the other event id
+
+
+@pytest.mark.parametrize("origin", [{}, {"Origin": "https://www.example.com"}])
+def test_a_write_the_lane_found_the_database_away_for_is_not_tried_again(
+    lane_app, monkeypatch, origin
+):
+    """Flask answers it with the lane's error: trying the database a second time would make
+    the banner wait twice (a connect timeout, SQLite's busy timeout) for the same 503."""
+    from sqlalchemy.exc import OperationalError
+
+    from consent_service.consents import decisions
+
+    with lane_app.app_context():
+        site = db.session.scalar(
+            sa.select(Site).filter_by(site_key=lane_app.config["TEST_SITE_KEY"])
+        )
+        body = decision_body(site)
+    tries: list[str] = []
+
+    def away(*_: Any, **__: Any) -> None:
+        tries.append("write")
+        raise OperationalError("INSERT", {}, Exception("the database is away"))
+
+    monkeypatch.setattr(decisions, "write_together", away)
+    lane = lane_app.extensions["fast_lane"]
+    path = f"/api/v1/sites/{lane_app.config['TEST_SITE_KEY']}/consents"
+    with passes_noted(lane) as passed:
+        status, headers, answered = post(
+            lane, path, json.dumps(body).encode(), {"Content-Type": "application/json", **origin}
+        )
+    assert passed and status == "503 SERVICE UNAVAILABLE"
+    assert headers["Retry-After"] == "5"
+    assert json.loads(answered)["status"] == "database_unavailable"
+    assert tries == ["write"]
+    if origin:  # the banner can read the answer: Flask's CORS headers are on it
+        assert headers["Access-Control-Allow-Origin"] == origin["Origin"]
+    else:
+        assert "Access-Control-Allow-Origin" not in headers
+    config = lane_app.test_client().get(f"/api/v1/sites/{lane_app.config['TEST_SITE_KEY']}/config")
+    assert config.status_code == 200  # nothing of it is left for the next request

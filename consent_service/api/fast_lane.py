@@ -9,7 +9,8 @@ with the same status, headers and body as the Flask view would, built by the sam
 (tests compare the two answers header by header). Anything else goes on to Flask: another
 path or method, a query string, a site key of another shape, a refused Origin or Host, and
 any error at all (an unknown site, the database away), which Flask then answers as
-documented. The lane opens only after a first request went through Flask, which starts the
+documented (a write the lane found the database away for with the lane's own error, not
+trying the database twice). The lane opens only after a first request went through Flask, which starts the
 process's background jobs.
 """
 
@@ -38,12 +39,15 @@ from consent_service.api.http import (
     host_url,
     json_problem,
     origin_allowed,
+    per_request,
     request_context_of,
     rule_set_of,
     site_cache,
+    storage_of,
 )
 from consent_service.api.public import config_headers
 from consent_service.consents.decisions import record_decision
+from consent_service.errors import DATABASE_UNAVAILABLE
 from consent_service.extensions import db
 from consent_service.schemas.consent import dump_recorded, load_decision_fast
 
@@ -64,6 +68,8 @@ class FastLane:
         self.behind = behind
         self.open = False
         app.before_request(self._first_request)
+        # First of all hooks: a write the lane found the database away for is not tried again.
+        app.before_request_funcs.setdefault(None, []).insert(0, _database_found_away)
 
     def _first_request(self) -> None:
         self.open = True
@@ -103,6 +109,16 @@ class FastLane:
         except Exception:  # Flask answers it, as documented (nothing was written)
             db.session.rollback()
             return None
+
+
+def _database_found_away() -> None:
+    """Flask answers a write the lane could not make for want of a database (503) with the
+    lane's own error: trying again would wait for the database a second time (a connect
+    timeout, SQLite's busy timeout) before the same answer. The origin the lane checked
+    gets its CORS headers, as when the view fails."""
+    away = per_request().pop("database_away", None)
+    if away is not None:
+        raise away
 
 
 def config_answer(site_key: str, environ: dict[str, Any]) -> Answer | None:
@@ -164,7 +180,12 @@ def consent_answer(site_key: str, environ: dict[str, Any]) -> Answer | None:
     origin = environ.get("HTTP_ORIGIN")
     if not origin_allowed(snapshot, origin, environ):
         return None
-    recorded = record_decision(snapshot, decision, request_context_of(environ))
+    storage_of(environ)["cors_origin"] = origin  # as `public_site` after its check
+    try:
+        recorded = record_decision(snapshot, decision, request_context_of(environ))
+    except DATABASE_UNAVAILABLE as exc:
+        storage_of(environ)["database_away"] = exc  # for `_database_found_away`
+        raise
     answer = dump_recorded(recorded.event, recorded.visitor_token, recorded.state, recorded.receipt)
     body = json_body(answer)
     headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}

@@ -192,7 +192,12 @@ def site_cache() -> SiteSnapshotCache:
 def per_request() -> dict[str, Any]:
     """Storage that lives exactly as long as this request (the WSGI environ), unlike `g`,
     which is shared by every request made inside one pushed app context."""
-    storage: dict[str, Any] = request.environ.setdefault("consent_service", {})
+    return storage_of(request.environ)
+
+
+def storage_of(environ: dict[str, Any]) -> dict[str, Any]:
+    """`per_request` of a WSGI environ, for the lane (no request context there)."""
+    storage: dict[str, Any] = environ.setdefault("consent_service", {})
     return storage
 
 
