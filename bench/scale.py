@@ -66,6 +66,7 @@ def child_prefill(site_key: str, count: int) -> dict[str, Any]:
     from consent_service.ledger.merkle import CompactRange
     from consent_service.ledger.records import event_record, record_leaf_hash
     from consent_service.ledger.sealing import latest_checkpoint, signed_checkpoint
+    from consent_service.ledger.signing import register_current_key
     from consent_service.models.types import utcnow
     from consent_service.sites.registry import get_site
     from consent_service.sites.versions import current_policy
@@ -131,7 +132,8 @@ def child_prefill(site_key: str, count: int) -> dict[str, Any]:
             "SELECT setval(pg_get_serial_sequence('consent_events', 'id'), %s)",
             (first_id + count,),
         )
-    db.session.add(signed_checkpoint(site, tree, now))
+    register_current_key()
+    db.session.add(signed_checkpoint(site.id, site.site_key, tree, now))
     db.session.commit()
     db.session.execute(sa.text("ANALYZE consent_events"))
     db.session.execute(sa.text("ANALYZE ledger_entries"))

@@ -255,11 +255,13 @@ def test_what_the_service_refuses_goes_on_to_flask_and_writes_nothing(
 
 
 @pytest.mark.parametrize("origin", [{}, {"Origin": "https://www.example.com"}])
+@pytest.mark.parametrize("failing", ["the write", "the site's snapshot"])
 def test_a_write_the_lane_found_the_database_away_for_is_not_tried_again(
-    lane_app, monkeypatch, origin
+    lane_app, monkeypatch, origin, failing
 ):
     """Flask answers it with the lane's error: trying the database a second time would make
-    the banner wait twice (a connect timeout, SQLite's busy timeout) for the same 503."""
+    the banner wait twice (a connect timeout, SQLite's busy timeout) for the same 503. Only an
+    origin the lane checked before the database failed gets CORS headers."""
     from sqlalchemy.exc import OperationalError
 
     from consent_service.consents import decisions
@@ -272,23 +274,27 @@ def test_a_write_the_lane_found_the_database_away_for_is_not_tried_again(
     tries: list[str] = []
 
     def away(*_: Any, **__: Any) -> None:
-        tries.append("write")
-        raise OperationalError("INSERT", {}, Exception("the database is away"))
+        tries.append(failing)
+        raise OperationalError("SELECT", {}, Exception("the database is away"))
 
-    monkeypatch.setattr(decisions, "write_together", away)
+    if failing == "the write":
+        monkeypatch.setattr(decisions, "write_together", away)
+    else:
+        monkeypatch.setattr(lane_app.extensions["consent_site_cache"], "snapshot", away)
     lane = lane_app.extensions["fast_lane"]
     path = f"/api/v1/sites/{lane_app.config['TEST_SITE_KEY']}/consents"
+    headers = {"Content-Type": "application/json", **origin}
     with passes_noted(lane) as passed:
-        status, headers, answered = post(
-            lane, path, json.dumps(body).encode(), {"Content-Type": "application/json", **origin}
-        )
+        status, answered_headers, answered = post(lane, path, json.dumps(body).encode(), headers)
     assert passed and status == "503 SERVICE UNAVAILABLE"
-    assert headers["Retry-After"] == "5"
+    assert answered_headers["Retry-After"] == "5"
     assert json.loads(answered)["status"] == "database_unavailable"
-    assert tries == ["write"]
-    if origin:  # the banner can read the answer: Flask's CORS headers are on it
-        assert headers["Access-Control-Allow-Origin"] == origin["Origin"]
+    assert tries == [failing]
+    if origin and failing == "the write":  # the banner can read the answer
+        assert answered_headers["Access-Control-Allow-Origin"] == origin["Origin"]
     else:
-        assert "Access-Control-Allow-Origin" not in headers
-    config = lane_app.test_client().get(f"/api/v1/sites/{lane_app.config['TEST_SITE_KEY']}/config")
-    assert config.status_code == 200  # nothing of it is left for the next request
+        assert "Access-Control-Allow-Origin" not in answered_headers
+    monkeypatch.undo()  # the database back: the same decision is recorded, by the lane
+    with passes_noted(lane) as passed:
+        status, _, _ = post(lane, path, json.dumps(body).encode(), headers)
+    assert status == "201 CREATED" and not passed

@@ -6,6 +6,7 @@ import json
 import threading
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from consent_service.cli import main
@@ -151,29 +152,47 @@ def test_concurrent_sealers_never_duplicate_or_skip(app, client, site, app_facto
     assert sizes[-1] == 40 and len(set(sizes)) == len(sizes)
 
 
-def test_a_batch_sealed_on_paper_is_written_only_if_the_log_has_not_moved(client, site):
-    """SQLite seals a batch on paper outside the write lock; if another sealer wrote first,
-    the paper is stale and the batch is sealed again under the lock, never written twice."""
+def test_a_batch_sealed_on_paper_is_written_only_if_the_log_has_not_moved(
+    client, site, monkeypatch
+):
+    """SQLite seals a batch on paper before it takes the write lock; the paper is written
+    only if it still fits the log and is fresh. A stale one is sealed again under the lock by
+    a sealer that waits, and left to the other sealer by one that may not (the app's own)."""
+    from datetime import timedelta
+
     from consent_service.extensions import db
     from consent_service.ledger import sealing, verify
     from tests.conftest import trusted_keys
 
-    record_many(client, site, 10)
+    def write(paper, wait=True):
+        db.session.rollback()  # as `seal_site`: the paper's reads end before the lock
+        with sealing.sqlite_writer(db.engine):
+            return sealing._seal_batch(ref, wait, 4, paper)
+
+    def stored_signature(tree_size):
+        return db.session.scalar(
+            sa.select(LedgerCheckpoint.signature).filter_by(site_id=site.id, tree_size=tree_size)
+        )
+
+    record_many(client, site, 14)
     ref = sealing._SiteRef(site, site.id, site.site_key)
     stale = sealing._on_paper(ref, 4)  # the first four, on a log of size 0
     db.session.rollback()
     assert seal_site(site, batch=4).tree_size == 4  # another sealer writes them first
-    with sealing.sqlite_writer(db.engine):
-        result = sealing._seal_batch(ref, True, 4, stale)
-    assert (result.sealed, result.tree_size) == (4, 8)
-    fresh_enough = sealing._on_paper(ref, 4)  # the last two, nothing moved since
-    db.session.rollback()
-    with sealing.sqlite_writer(db.engine):
-        result = sealing._seal_batch(ref, True, 4, fresh_enough)
-    assert (result.sealed, result.tree_size) == (2, 10)
-    assert sorted(entry.seq for entry in LedgerEntry.query.all()) == list(range(10))
+    assert write(stale, wait=False) == sealing.SealResult(site.site_key, 0, -1)
+    assert write(stale) == sealing.SealResult(site.site_key, 4, 8)  # sealed again, under lock
+    assert stored_signature(8) != stale.checkpoint.signature
+    fresh = sealing._on_paper(ref, 4)  # nothing moved since: written as it is
+    assert write(fresh) == sealing.SealResult(site.site_key, 4, 12)
+    assert stored_signature(12) == fresh.checkpoint.signature
+    old = sealing._on_paper(ref, 4)  # the last two, but their paper waited too long
+    later = old.checkpoint.timestamp + sealing.PAPER_FRESH_FOR + timedelta(milliseconds=1)
+    monkeypatch.setattr(sealing, "utcnow", lambda: later)
+    assert write(old) == sealing.SealResult(site.site_key, 2, 14)
+    assert stored_signature(14) != old.checkpoint.signature
+    assert sorted(entry.seq for entry in LedgerEntry.query.all()) == list(range(14))
     sizes = [checkpoint.tree_size for checkpoint in LedgerCheckpoint.query.all()]
-    assert sorted(sizes) == [4, 8, 10]
+    assert sorted(sizes) == [4, 8, 12, 14]
     assert verify.verify_live(site.id, site.site_key, trusted_keys()).ok
 
 

@@ -10,8 +10,8 @@ with the same status, headers and body as the Flask view would, built by the sam
 path or method, a query string, a site key of another shape, a refused Origin or Host, and
 any error at all (an unknown site, the database away), which Flask then answers as
 documented (a write the lane found the database away for with the lane's own error, not
-trying the database twice). The lane opens only after a first request went through Flask, which starts the
-process's background jobs.
+trying the database twice). The lane opens only after a first request went through Flask,
+which starts the process's background jobs.
 """
 
 from __future__ import annotations
@@ -106,6 +106,11 @@ class FastLane:
         try:
             host_url(environ)  # a Host outside TRUSTED_HOSTS raises: Flask answers 400
             return lane(site_key, environ)
+        except DATABASE_UNAVAILABLE as exc:
+            db.session.rollback()
+            if lane is consent_answer:  # the GETs' views have a last good answer to give
+                storage_of(environ)["database_away"] = exc  # for `_database_found_away`
+            return None
         except Exception:  # Flask answers it, as documented (nothing was written)
             db.session.rollback()
             return None
@@ -114,8 +119,8 @@ class FastLane:
 def _database_found_away() -> None:
     """Flask answers a write the lane could not make for want of a database (503) with the
     lane's own error: trying again would wait for the database a second time (a connect
-    timeout, SQLite's busy timeout) before the same answer. The origin the lane checked
-    gets its CORS headers, as when the view fails."""
+    timeout, SQLite's busy timeout) before the same answer. An origin the lane checked before
+    the write failed gets its CORS headers, as when the view's write fails."""
     away = per_request().pop("database_away", None)
     if away is not None:
         raise away
@@ -180,11 +185,10 @@ def consent_answer(site_key: str, environ: dict[str, Any]) -> Answer | None:
     origin = environ.get("HTTP_ORIGIN")
     if not origin_allowed(snapshot, origin, environ):
         return None
-    storage_of(environ)["cors_origin"] = origin  # as `public_site` after its check
     try:
         recorded = record_decision(snapshot, decision, request_context_of(environ))
-    except DATABASE_UNAVAILABLE as exc:
-        storage_of(environ)["database_away"] = exc  # for `_database_found_away`
+    except DATABASE_UNAVAILABLE:
+        storage_of(environ)["cors_origin"] = origin  # checked: the 503 gets CORS, as Flask's
         raise
     answer = dump_recorded(recorded.event, recorded.visitor_token, recorded.state, recorded.receipt)
     body = json_body(answer)

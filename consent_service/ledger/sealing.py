@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from blinker import signal
@@ -156,11 +156,12 @@ def seal_site(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealRes
     """Seal what is waiting for one site; one transaction, committed here.
 
     On SQLite the sealing transaction holds the database's only write lock, and every consent
-    write waits behind it. So the batch is first sealed on paper in a read transaction (the
+    write waits behind it. So the batch is first sealed on paper before the lock is taken (the
     leaves hashed, the tree extended, the checkpoint signed: most of a batch's time), and the
-    locked transaction only checks that the log still ends where it did and the same events
-    head the queue, then writes. If another sealer got there first, it is done again under
-    the lock."""
+    locked transaction only checks that the log still ends where the paper began, that the
+    same events head the queue and that the paper is fresh, then writes. If another sealer got
+    there first, a sealer that may not wait (`wait=False`, the app's own) leaves the site to
+    it, as on PostgreSQL; one that waits seals the batch again under the lock."""
     db.session.commit()  # start from a fresh transaction so the lock guards all we read
     ref = _SiteRef(site, site.id, site.site_key)  # read now: under the lock `site` is expired
     bind = db.session.get_bind()
@@ -169,7 +170,7 @@ def seal_site(site: Site, wait: bool = True, batch: int = SEAL_BATCH) -> SealRes
         try:
             paper = _on_paper(ref, batch)
         finally:
-            db.session.rollback()  # the read transaction ends: no snapshot held
+            db.session.rollback()  # whatever the reads began ends: no snapshot held
         if not paper.events:
             return SealResult(ref.key, 0, paper.tree.size)
     with sqlite_writer(bind):
@@ -181,6 +182,11 @@ class _SiteRef:
     site: Site
     id: int
     key: str
+
+
+#: A paper older than this is sealed again: its seal time (`sealed_at`, the checkpoint's
+#: signed timestamp) must not run behind the commit by more than the wait for the lock.
+PAPER_FRESH_FOR = timedelta(seconds=1)
 
 
 @dataclass
@@ -236,14 +242,16 @@ QUEUE_HEAD = (
 
 
 def _still_current(site: _SiteRef, paper: _Paper) -> bool:
-    """In the locked transaction: nothing was sealed since `paper` was made, its events still
-    head the queue, and the key that signed it is the current one."""
+    """In the locked transaction: nothing was sealed since `paper` was made (the log only
+    grows, so its size then and now says so even if the paper's reads saw two snapshots), its
+    events still head the queue, it is fresh, and the key that signed it is the current one."""
     size = db.session.scalar(LOG_SIZE, {"site_id": site.id})
     head = db.session.scalars(QUEUE_HEAD, {"site_id": site.id, "events": len(paper.events)})
     return (
         (size or 0) == paper.size_before
         and list(head) == [event.id for event in paper.events]
         and paper.checkpoint is not None
+        and utcnow() - paper.checkpoint.timestamp < PAPER_FRESH_FOR
         and paper.checkpoint.key_id == current_key().key_id
     )
 
@@ -253,7 +261,12 @@ def _seal_batch(site: _SiteRef, wait: bool, batch: int, paper: _Paper | None = N
         if not _lock_site(site.id, wait):
             db.session.rollback()
             return SealResult(site.key, 0, -1)
-        if paper is None or not _still_current(site, paper):
+        if paper is not None and not _still_current(site, paper):
+            if not wait:  # another sealer is at it: leave the site to it, as on PostgreSQL
+                db.session.rollback()
+                return SealResult(site.key, 0, -1)
+            paper = None
+        if paper is None:
             paper = _on_paper(site, batch)
         if not paper.events:
             db.session.rollback()
