@@ -190,8 +190,8 @@ def test_a_transient_event_reads_as_one_the_constructor_built():
         "request_hash": "f" * 64,
     }
     fast, built = ConsentEvent.transient(**values), ConsentEvent(**values)
-    for key in ConsentEvent.__mapper__.columns.keys():
-        assert getattr(fast, key) == getattr(built, key), key
+    for column in ConsentEvent.__table__.columns:
+        assert getattr(fast, column.key) == getattr(built, column.key), column.key
     assert inspect(fast).transient
     fast.id, fast.evidence_salt = 7, "0" * 64  # set later by the write, as on any event
     assert (fast.id, fast.evidence_salt) == (7, "0" * 64)

@@ -328,7 +328,6 @@ def test_dashboard_counts_decisions_as_they_arrive(client, owner, site):
     assert bad.status_code == 422
 
 
-
 def test_a_seal_committing_while_the_dashboard_reads_hides_no_decision(client, site, app_factory):
     """The counters and the events still waiting are one read: a seal that commits right after
     the counters were read (another process's sealer) moved its events out of the queue and
@@ -371,6 +370,7 @@ def test_a_seal_committing_while_the_dashboard_reads_hides_no_decision(client, s
     assert sealed == [4]
     assert sum(series["actions"][action][0] for action in series["actions"]) == 4
     assert stats.daily(site.id, today, today) == series
+
 
 def test_ledger_finds_an_event_shows_its_receipt_banner_and_seal_and_verifies(client, owner, site):
     from consent_service.ledger.sealing import seal_all
