@@ -3,7 +3,8 @@
 For each database it seeds a fresh demo site with events (bulk insert, as many parallel
 requests would leave them), then, each step in its own process so that peak RSS is the step's:
 
-- seal: `seal_all()` numbers, hashes and checkpoints every waiting event (events/s);
+- seal: `seal_all()` numbers, hashes and checkpoints every waiting event (events/s; on
+  SQLite also how long each batch held the write lock, which every consent write waits for);
 - export: streams `GET .../ledger/export` (csv, then jsonl) of every event to nowhere, through
   the Flask app as a request would (time and peak RSS; the target is RSS under 150 MB);
 - verify: `consent-service ledger export` writes a bundle, then `consent-service ledger verify`
@@ -79,11 +80,34 @@ def child_seed(site_key: str, events: int) -> dict[str, Any]:
 
 
 def child_seal() -> dict[str, Any]:
-    from consent_service.ledger.sealing import seal_all
+    """`seal_all`, and on SQLite how long each batch held the database's write lock (every
+    consent write waits that long behind it): p50, p90 and max in milliseconds."""
+    from contextlib import contextmanager
 
+    from consent_service.extensions import db
+    from consent_service.ledger import sealing
+
+    held: list[float] = []
+    writer = sealing.sqlite_writer
+
+    @contextmanager
+    def timed_writer(engine: Any) -> Any:
+        with writer(engine):
+            taken = time.perf_counter()
+            try:
+                yield
+            finally:
+                held.append(time.perf_counter() - taken)
+
+    sealing.sqlite_writer = timed_writer  # type: ignore[assignment]
     started = time.perf_counter()
-    sealed = sum(result.sealed for result in seal_all())
-    return {"sealed": sealed, "seconds": time.perf_counter() - started}
+    sealed = sum(result.sealed for result in sealing.seal_all())
+    figures: dict[str, Any] = {"sealed": sealed, "seconds": time.perf_counter() - started}
+    if held and db.engine.dialect.name == "sqlite":
+        held.sort()
+        figures["lock_ms"] = [1000 * held[int(len(held) * share)] for share in (0.5, 0.9)]
+        figures["lock_ms"].append(1000 * held[-1])
+    return figures
 
 
 def child_export(site_key: str, fmt: str) -> dict[str, Any]:
@@ -151,6 +175,13 @@ def timed_command(env: dict[str, str], *command: str) -> dict[str, Any]:
     }
 
 
+def lock_held(seal: dict[str, Any]) -> str:
+    if "lock_ms" not in seal:
+        return ""
+    p50, p90, longest = seal["lock_ms"]
+    return f"; write lock held per batch p50 {p50:.1f}, p90 {p90:.1f}, max {longest:.1f} ms"
+
+
 def measure(name: str, events: int, verify_events: int) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     with backend(name) as env:
@@ -161,7 +192,8 @@ def measure(name: str, events: int, verify_events: int) -> list[tuple[str, str]]
             (
                 f"{name}: seal {seal['sealed']:,} events",
                 f"{seal['sealed'] / seal['seconds']:,.0f} events/s "
-                f"({seal['seconds']:.1f} s; bulk insert took {seed['seconds']:.1f} s)",
+                f"({seal['seconds']:.1f} s; bulk insert took {seed['seconds']:.1f} s)"
+                + lock_held(seal),
             )
         )
         bundle = Path(tempfile.mkdtemp(prefix="bench-bundle-"))
