@@ -35,6 +35,7 @@ from consent_service.ledger.merkle_proofs import MerkleTree
 from consent_service.ledger.notices import banner_version_records, policy_records, site_profile
 from consent_service.ledger.proofs import checkpoint_document, leaf_hashes
 from consent_service.ledger.records import (
+    LEAF_COLUMNS,
     LEAF_V2_FIELDS,
     RECORD_FIELDS,
     event_record,
@@ -96,17 +97,7 @@ def export_rows(
         select(
             LedgerEntry.seq,
             LedgerEntry.leaf_hash,
-            ConsentEvent.event_id,
-            ConsentEvent.visitor_id,
-            ConsentEvent.action,
-            ConsentEvent.choices,
-            ConsentEvent.policy_version,
-            ConsentEvent.banner_version,
-            ConsentEvent.language,
-            ConsentEvent.source,
-            ConsentEvent.gpc,
-            ConsentEvent.recorded_at,
-            ConsentEvent.evidence_commitment,
+            *LEAF_COLUMNS,
             ConsentEvent.erasure_id,
             ErasureTombstone.created_at.label("erased_at"),
         )

@@ -34,6 +34,21 @@ RECORD_FIELDS = (
 #: Leaf format 2 adds these two after the fields above (absent: format 1).
 LEAF_V2_FIELDS = ("leaf_version", "evidence")
 
+#: The event columns `event_record` reads (a query selecting them gives rows it takes).
+LEAF_COLUMNS = (
+    ConsentEvent.event_id,
+    ConsentEvent.visitor_id,
+    ConsentEvent.action,
+    ConsentEvent.choices,
+    ConsentEvent.policy_version,
+    ConsentEvent.banner_version,
+    ConsentEvent.language,
+    ConsentEvent.source,
+    ConsentEvent.gpc,
+    ConsentEvent.recorded_at,
+    ConsentEvent.evidence_commitment,
+)
+
 
 def utc_timestamp(value: Any) -> str:
     """ISO 8601 in UTC with microseconds and a Z, the only spelling that is hashed."""

@@ -21,7 +21,12 @@ from sqlalchemy import Row, bindparam, delete, func, select, text
 from consent_service.database import sqlite_writer
 from consent_service.extensions import db
 from consent_service.ledger.merkle import CompactRange
-from consent_service.ledger.records import event_record, record_leaf_hash, utc_timestamp
+from consent_service.ledger.records import (
+    LEAF_COLUMNS,
+    event_record,
+    record_leaf_hash,
+    utc_timestamp,
+)
 from consent_service.ledger.signing import current_key, register_current_key
 from consent_service.models import (
     ConsentEvent,
@@ -121,21 +126,7 @@ def _lock_site(site_id: int, wait: bool) -> bool:
 
 #: What sealing reads of an event: the leaf's fields (`event_record`) and the dashboard's
 #: (`tally`). Plain rows, not ORM objects: loading and reading those cost more than hashing.
-SEALED_COLUMNS = (
-    ConsentEvent.id,
-    ConsentEvent.site_id,
-    ConsentEvent.event_id,
-    ConsentEvent.visitor_id,
-    ConsentEvent.action,
-    ConsentEvent.choices,
-    ConsentEvent.policy_version,
-    ConsentEvent.banner_version,
-    ConsentEvent.language,
-    ConsentEvent.source,
-    ConsentEvent.gpc,
-    ConsentEvent.recorded_at,
-    ConsentEvent.evidence_commitment,
-)
+SEALED_COLUMNS = (ConsentEvent.id, ConsentEvent.site_id, *LEAF_COLUMNS)
 
 
 def unsealed_events(site_id: int, limit: int) -> list[Row[Any]]:
