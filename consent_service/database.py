@@ -108,14 +108,19 @@ def _writer_path(engine: Any) -> str | None:
 
 
 @contextmanager
-def sqlite_writer(engine: Any) -> Iterator[None]:
+def sqlite_writer(engine: Any, needed: Callable[[], bool] | None = None) -> Iterator[None]:
     """Wait for SQLite's single writer slot in a queue that wakes at once, not in SQLite's.
 
     Two processes writing at once make SQLite's busy handler sleep and retry (1, 2, 5, 10, 25
     ... ms): under load the consent writes spent more time asleep than writing. The hot
     writers (a consent, a sealing batch) first take an exclusive lock on a file beside the
     database (flock, shared by every process on the host) and a thread lock (flock is per
-    process); whoever waits is woken the moment it is free. Nothing on PostgreSQL."""
+    process); whoever waits is woken the moment it is free. Nothing on PostgreSQL.
+
+    `needed` is asked once this thread has its process's turn: if it answers False (another
+    thread's group commit wrote this thread's work meanwhile), the file lock is not taken. A
+    finished write then does not wait for the other process's batch only to find it done:
+    that was half of all file-lock turns under load."""
     path = _writer_path(engine)
     if path is None:
         yield
@@ -132,6 +137,9 @@ def sqlite_writer(engine: Any) -> Iterator[None]:
         yield
         return
     with thread_lock:
+        if needed is not None and not needed():
+            yield
+            return
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             yield
@@ -183,7 +191,7 @@ def write_together(engine: Engine, work: Callable[[Any], T], session: Any = None
         with _registry:
             queue = _pending.setdefault((path, id(engine)), deque())
         queue.append(mine)
-        with sqlite_writer(engine):
+        with sqlite_writer(engine, needed=lambda: not mine.done):
             while not mine.done:  # the oldest first: more than a batch may be waiting
                 batch = [queue.popleft() for _ in range(min(len(queue), GROUP_COMMIT_MAX))]
                 _run_batch(engine, batch)

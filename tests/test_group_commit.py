@@ -62,6 +62,29 @@ def test_concurrent_writes_share_one_commit_on_sqlite(client, site, monkeypatch)
     assert commits[0] == (1 if db.engine.dialect.name == "sqlite" else 5)
 
 
+def test_a_write_already_committed_by_the_leader_does_not_take_the_file_lock(
+    client, site, monkeypatch
+):
+    """Only the thread that writes the batch queues on the lock file that other processes
+    share; the others find their work done once they have their process's turn."""
+    client.get(f"/api/v1/sites/{site.site_key}/config")  # the first request publishes the key
+    taken_by_posts = []
+    real_flock = database.fcntl.flock
+
+    def flock(descriptor: int, operation: int) -> None:
+        if operation == database.fcntl.LOCK_EX and threading.current_thread() is not main:
+            taken_by_posts.append(threading.current_thread().name)
+        real_flock(descriptor, operation)
+
+    main = threading.current_thread()
+    monkeypatch.setattr(database.fcntl, "flock", flock)
+    bodies = [decision_body(site) for _ in range(4)]
+    assert post_together(client, site, bodies) == [201] * 4
+    assert count_rows(ConsentEvent) == 4
+    expected = 1 if database._writer_path(db.engine) is not None else 0
+    assert len(taken_by_posts) == expected
+
+
 def test_a_failing_write_costs_the_others_nothing(client, site):
     recorded = decision_body(site)
     assert client.post(f"/api/v1/sites/{site.site_key}/consents", json=recorded).status_code == 201
