@@ -229,3 +229,48 @@ def test_sealing_takes_the_lock_one_small_batch_at_a_time(client, site):
     ).all()
     assert sizes == [3, 6, 7]
     assert [entry.seq for entry in db.session.scalars(sa.select(LedgerEntry))] == list(range(7))
+
+
+class FakeClock:
+    """`time` for sealing.py: batches take `batch_seconds` each, rests are recorded."""
+
+    def __init__(self, batch_seconds: float) -> None:
+        self.now = 100.0
+        self.batch_seconds = batch_seconds
+        self.rests: list[float] = []
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds:  # sleep(0) gives the GIL away: not a rest
+            self.rests.append(seconds)
+            self.now += seconds
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_the_apps_own_sealer_rests_as_long_as_each_batch_took(client, site, monkeypatch, wait):
+    """The app's sealer shares its worker's GIL with the request threads: between batches it
+    rests as long as the batch took. `ledger seal` (wait=True) only pauses on SQLite."""
+    from consent_service.ledger import sealing
+
+    for _ in range(7):
+        record(client, site)
+    clock = FakeClock(batch_seconds=0.03)
+    real_seal_site = sealing.seal_site
+
+    def timed_seal_site(*args, **kwargs):
+        clock.now += clock.batch_seconds
+        return real_seal_site(*args, **kwargs)
+
+    monkeypatch.setattr(sealing, "time", clock)
+    monkeypatch.setattr(sealing, "seal_site", timed_seal_site)
+    result = sealing.seal_waiting(site, wait=wait, batch=3)
+    assert (result.sealed, result.tree_size) == (7, 7)
+    on_sqlite = db.engine.dialect.name == "sqlite"
+    if not wait:
+        assert clock.rests == pytest.approx([0.03, 0.03])
+    elif on_sqlite:
+        assert clock.rests == [sealing.SQLITE_SEAL_PAUSE] * 2
+    else:
+        assert clock.rests == []

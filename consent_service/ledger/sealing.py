@@ -47,6 +47,13 @@ SEAL_BATCH = 250
 #: and a pause between batches lets the writers queued meanwhile (one group commit) go first.
 SQLITE_SEAL_BATCH = 50
 SQLITE_SEAL_PAUSE = 0.002
+#: The app's own sealer (`wait=False`) is a thread of a web worker and shares that process's
+#: GIL with its request threads. Sealing on paper is pure Python, and a request thread that
+#: waits for the GIL behind it waits a whole switch interval (5 ms) at each of its turns: the
+#: writes' p99 rose from about 40 to about 68 ms with the sealer on. So that sealer gives the
+#: GIL away after every event, and rests after each batch as long as the batch took: at most
+#: half of its process's time (p99 about 50 ms, the same writes/s; docs/scaling.md).
+BACKGROUND_REST_PER_BATCH_SECOND = 1.0
 #: One executemany for a batch's entries, not the ORM's unit of work (the lock is held meanwhile).
 INSERT_ENTRY = LedgerEntry.__table__.insert()
 #: The batch's queue rows, by id (one list parameter: not a statement built per batch).
@@ -204,6 +211,7 @@ def _on_paper(site: _SiteRef, batch: int) -> _Paper:
     now = utcnow()
     entries = []
     for event in events:
+        time.sleep(0)  # the GIL to a request thread, if one waits (see BACKGROUND_REST_...)
         leaf = record_leaf_hash(event_record(event, site.key))
         entries.append(
             {
@@ -293,15 +301,22 @@ def late_seals(site_id: int, max_delay_seconds: float) -> int:
 
 def seal_waiting(site: Site, wait: bool = True, batch: int | None = None) -> SealResult:
     """Seal one site batch after batch until nothing waits; each batch its own transaction,
-    so consent writes get the lock between batches (on SQLite smaller ones, and a pause)."""
+    so consent writes get the lock between batches (on SQLite smaller ones, and a pause). The
+    app's own sealer (`wait=False`) rests between batches as long as the last one took."""
     on_sqlite = db.session.get_bind().dialect.name == "sqlite"
     if batch is None:
         batch = SQLITE_SEAL_BATCH if on_sqlite else SEAL_BATCH
+    started = time.perf_counter()
     result = seal_site(site, wait=wait, batch=batch)
     sealed = result.sealed
     while result.sealed == batch:
-        if on_sqlite:
-            time.sleep(SQLITE_SEAL_PAUSE)
+        rest = SQLITE_SEAL_PAUSE if on_sqlite else 0.0
+        if not wait:
+            took = time.perf_counter() - started
+            rest = max(rest, took * BACKGROUND_REST_PER_BATCH_SECOND)
+        if rest:
+            time.sleep(rest)
+        started = time.perf_counter()
         result = seal_site(site, wait=wait, batch=batch)
         sealed += result.sealed
     return SealResult(site.site_key, sealed, result.tree_size)
