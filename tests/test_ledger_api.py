@@ -243,9 +243,8 @@ class FakeClock:
         return self.now
 
     def sleep(self, seconds: float) -> None:
-        if seconds:  # sleep(0) gives the GIL away: not a rest
-            self.rests.append(seconds)
-            self.now += seconds
+        self.rests.append(seconds)
+        self.now += seconds
 
 
 @pytest.mark.parametrize("wait", [False, True])
