@@ -17,7 +17,9 @@ says how long a batch holds SQLite's write lock), and the write with the per-cli
 of them. Before each hello-world run the bench waits until the last row's events are sealed,
 so that sealing is counted in the row that wrote them and not in the baseline; hello-world
 is run twice and the better run kept (one gunicorn worker now and then takes most of wrk's
-connections, which makes a run far slower than the other).
+connections, which makes a run far slower than the other). `split` says how the app's run
+fell between the workers: established connections per worker, most first (16 or 15/1: the
+row measured one worker, that is one core, and says little of the app's own cost).
 
     python bench/api.py [--seconds 10] [--connections 16] [--only sqlite|postgresql] [--profile]
         [--rows write,c64,config,304,script,sealing,limit] [--worker gthread:4|sync]
@@ -131,6 +133,53 @@ def wrk(
     }
 
 
+def connection_split(port: int) -> list[int]:
+    """Established connections to `port` per process holding them, most first: how wrk's
+    connections fell between gunicorn's workers (the clients' ends are wrk's, not counted)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01":  # ESTABLISHED, the server's end
+                inodes.add(f"socket:[{fields[9]}]")
+    counts = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            held = sum(1 for fd in (entry / "fd").iterdir() if os.readlink(fd) in inodes)
+        except OSError:
+            continue
+        if held:
+            counts.append(held)
+    return sorted(counts, reverse=True)
+
+
+@contextmanager
+def split_during(url: str, seconds: int) -> Iterator[list[int]]:
+    """Samples `connection_split` of the server at `url` a little into a run made meanwhile."""
+    import threading
+
+    port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    split: list[int] = []
+
+    def sample() -> None:
+        time.sleep(min(2.0, seconds / 2))
+        split.extend(connection_split(port))
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        yield split
+    finally:
+        thread.join()
+
+
 def _latency(output: str, percentile: str) -> float:
     match = re.search(rf"{re.escape(percentile)}\s+([\d.]+)(us|ms|s)", output)
     if not match:
@@ -158,7 +207,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 (wrk(hello_url, args.seconds, connections) for _ in range(2)),
                 key=lambda run: run["rps"],
             )
-            figures = wrk(url, args.seconds, connections, **options)
+            with split_during(url, args.seconds) as split:
+                figures = wrk(url, args.seconds, connections, **options)
             rows.append(
                 {
                     "backend": name,
@@ -167,6 +217,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "hello": hello["rps"],
                     "ratio": figures["rps"] / hello["rps"],
                     "load": os.getloadavg()[0],
+                    "split": "/".join(str(count) for count in split) or "-",
                 }
             )
 
@@ -312,13 +363,13 @@ def main() -> None:
         f"gunicorn {' '.join(GUNICORN_SETTINGS + args.worker)} (hello-world alike); "
         f"wrk -t2 -c{args.connections} -d{args.seconds}s"
     )
-    header = ["req/s", "p50 ms", "p99 ms", "ratio", "non-2xx", "hello/s", "load"]
+    header = ["req/s", "p50 ms", "p99 ms", "ratio", "non-2xx", "hello/s", "load", "split"]
     print(f"{'backend':<11}{'endpoint':<20}" + "".join(f"{name:>9}" for name in header))
     for row in rows:
         print(
             f"{row['backend']:<11}{row['endpoint']:<20}{row['rps']:>9.0f}{row['p50_ms']:>9.2f}"
             f"{row['p99_ms']:>9.2f}{row['ratio']:>9.2f}{row['errors']:>9.0f}{row['hello']:>9.0f}"
-            f"{row['load']:>9.2f}"
+            f"{row['load']:>9.2f}{row['split']:>9}"
         )
 
 
