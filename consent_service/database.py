@@ -118,9 +118,10 @@ def sqlite_writer(engine: Any, needed: Callable[[], bool] | None = None) -> Iter
     process); whoever waits is woken the moment it is free. Nothing on PostgreSQL.
 
     `needed` is asked once this thread has its process's turn: if it answers False (another
-    thread's group commit wrote this thread's work meanwhile), the file lock is not taken. A
-    finished write then does not wait for the other process's batch only to find it done:
-    that was half of all file-lock turns under load."""
+    thread's group commit settled this thread's work meanwhile: committed, or failed), the
+    body runs holding the thread lock only, not the file lock, so it must not write. A settled
+    write then does not wait for the other process's batch only to find it done: that was
+    half of all file-lock turns under load."""
     path = _writer_path(engine)
     if path is None:
         yield

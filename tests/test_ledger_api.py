@@ -232,44 +232,67 @@ def test_sealing_takes_the_lock_one_small_batch_at_a_time(client, site):
 
 
 class FakeClock:
-    """`time` for sealing.py: batches take `batch_seconds` each, rests are recorded."""
+    """`time` for sealing.py: each batch costs the sealer's thread `batch_cpu` seconds of CPU;
+    rests are recorded."""
 
-    def __init__(self, batch_seconds: float) -> None:
-        self.now = 100.0
-        self.batch_seconds = batch_seconds
+    def __init__(self, batch_cpu: float) -> None:
+        self.cpu = 100.0
+        self.batch_cpu = batch_cpu
         self.rests: list[float] = []
 
-    def perf_counter(self) -> float:
-        return self.now
+    def thread_time(self) -> float:
+        return self.cpu
 
     def sleep(self, seconds: float) -> None:
         self.rests.append(seconds)
-        self.now += seconds
 
 
-@pytest.mark.parametrize("wait", [False, True])
-def test_the_apps_own_sealer_rests_as_long_as_each_batch_took(client, site, monkeypatch, wait):
-    """The app's sealer shares its worker's GIL with the request threads: between batches it
-    rests as long as the batch took. `ledger seal` (wait=True) only pauses on SQLite."""
+def seal_seven_in_batches_of_three(monkeypatch, client, site, wait, batch_cpu=0.03):
+    """Seal 7 fresh events (batches of 3, 3, 1); the fake clock's rests and the GIL yields."""
     from consent_service.ledger import sealing
 
     for _ in range(7):
         record(client, site)
-    clock = FakeClock(batch_seconds=0.03)
+    clock = FakeClock(batch_cpu)
     real_seal_site = sealing.seal_site
+    yields = []
 
     def timed_seal_site(*args, **kwargs):
-        clock.now += clock.batch_seconds
+        clock.cpu += clock.batch_cpu
         return real_seal_site(*args, **kwargs)
 
     monkeypatch.setattr(sealing, "time", clock)
     monkeypatch.setattr(sealing, "seal_site", timed_seal_site)
+    monkeypatch.setattr(sealing.os, "sched_yield", lambda: yields.append(1))
     result = sealing.seal_waiting(site, wait=wait, batch=3)
-    assert (result.sealed, result.tree_size) == (7, 7)
+    assert result.sealed == 7
+    return clock.rests, len(yields)
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_the_apps_own_sealer_rests_as_long_as_each_batch_cost_it(client, site, monkeypatch, wait):
+    """The app's sealer shares its worker's GIL with the request threads: it gives the GIL
+    away after each event, and between batches rests as long as the batch cost its thread in
+    CPU. `ledger seal` (wait=True) does neither, and only pauses on SQLite."""
+    from consent_service.ledger import sealing
+
+    rests, yields = seal_seven_in_batches_of_three(monkeypatch, client, site, wait)
     on_sqlite = db.engine.dialect.name == "sqlite"
     if not wait:
-        assert clock.rests == pytest.approx([0.03, 0.03])
-    elif on_sqlite:
-        assert clock.rests == [sealing.SQLITE_SEAL_PAUSE] * 2
+        assert rests == pytest.approx([0.03, 0.03])
+        assert yields == 7
     else:
-        assert clock.rests == []
+        assert rests == ([sealing.SQLITE_SEAL_PAUSE] * 2 if on_sqlite else [])
+        assert yields == 0
+
+
+def test_a_rest_is_capped_and_a_sealer_behind_does_not_rest(client, site, monkeypatch):
+    from consent_service.ledger import sealing
+
+    rests, _ = seal_seven_in_batches_of_three(monkeypatch, client, site, False, batch_cpu=3.0)
+    assert rests == [sealing.BACKGROUND_REST_MAX] * 2
+    db.session.rollback()
+    monkeypatch.setattr(sealing, "max_merge_delay", lambda: 0.0)  # every event is late
+    rests, _ = seal_seven_in_batches_of_three(monkeypatch, client, site, False)
+    pause = sealing.SQLITE_SEAL_PAUSE if db.engine.dialect.name == "sqlite" else None
+    assert rests == ([pause] * 2 if pause else [])
