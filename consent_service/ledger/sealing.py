@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,8 +79,9 @@ class SealResult:
     site_key: str
     sealed: int
     tree_size: int
-    #: When the oldest event this batch sealed was recorded (None: nothing sealed here).
-    oldest_recorded_at: datetime | None = None
+    #: When the oldest event this batch sealed was recorded (None: nothing sealed here); for
+    #: the app's sealer to know it is behind, not part of what a result is.
+    oldest_recorded_at: datetime | None = field(default=None, compare=False)
 
 
 #: The fields a checkpoint signature covers, in the published document and the verifier alike.
