@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -165,7 +166,8 @@ def split_during(url: str, seconds: int) -> Iterator[list[int]]:
     """Samples `connection_split` of the server at `url` a little into a run made meanwhile."""
     import threading
 
-    port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    port = urllib.parse.urlsplit(url).port
+    assert port is not None, url  # gunicorn() serves on an explicit port
     split: list[int] = []
 
     def sample() -> None:

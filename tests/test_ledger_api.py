@@ -257,12 +257,12 @@ def seal_seven_in_batches_of_three(monkeypatch, client, site, wait, batch_cpu=0.
     real_seal_site = sealing.seal_site
     yields = []
 
-    def timed_seal_site(*args, **kwargs):
+    def seal_site_costing_cpu(*args, **kwargs):
         clock.cpu += clock.batch_cpu
         return real_seal_site(*args, **kwargs)
 
     monkeypatch.setattr(sealing, "time", clock)
-    monkeypatch.setattr(sealing, "seal_site", timed_seal_site)
+    monkeypatch.setattr(sealing, "seal_site", seal_site_costing_cpu)
     monkeypatch.setattr(sealing.os, "sched_yield", lambda: yields.append(1))
     result = sealing.seal_waiting(site, wait=wait, batch=3)
     assert result.sealed == 7
