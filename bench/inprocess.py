@@ -12,7 +12,8 @@ where wrk's figures are noise.
 
 `--threads N` posts the writes from N threads at once (what a gthread worker does) and prints
 writes/s with group commit and without, the rounds interleaved. `--profile` prints the 25
-entries with most cumulative time of the first endpoint's loop (BENCH_PROFILE_LINES for more).
+entries with most cumulative time of the first endpoint's loop (BENCH_PROFILE_LINES for more;
+BENCH_PROFILE_SORT=tottime sorts by the time spent in each function itself).
 """
 
 from __future__ import annotations
@@ -182,7 +183,9 @@ def run(name: str, args: argparse.Namespace) -> None:
                 time_loop(apps[endpoint], makers[endpoint], args.requests, EXPECTED[endpoint])
                 profile.disable()
                 lines = int(os.environ.get("BENCH_PROFILE_LINES", "25"))
-                pstats.Stats(profile).sort_stats("cumulative").print_stats(lines)
+                pstats.Stats(profile).sort_stats(
+                    os.environ.get("BENCH_PROFILE_SORT", "cumulative")
+                ).print_stats(lines)
                 continue
             rounds = [
                 time_loop(apps[endpoint], makers[endpoint], args.requests, EXPECTED[endpoint])
