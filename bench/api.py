@@ -271,7 +271,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def wait_until_sealed(env: dict[str, str], timeout: float = 120.0) -> None:
     """Until no event waits for its seal (the app's sealer runs every second), so what the
-    last row wrote is not sealed while hello-world is measured. Nothing for `{}`."""
+    last row wrote is not sealed while hello-world is measured; raises if that does not come
+    (the app is not sealing). Nothing for `{}`."""
     if not env:
         return
     url = env["DATABASE_URL"] or "sqlite:///" + str(
@@ -288,6 +289,7 @@ def wait_until_sealed(env: dict[str, str], timeout: float = 120.0) -> None:
             time.sleep(0.5)
     finally:
         engine.dispose()
+    raise RuntimeError(f"{waiting} events still wait for their seal after {timeout:.0f} s")
 
 
 @contextmanager

@@ -11,9 +11,9 @@ where wrk's figures are noise.
         [--endpoint write|config|304|script|hello] [--profile] [--threads N]
 
 `--threads N` posts the writes from N threads at once (what a gthread worker does) and prints
-writes/s with group commit and without, the rounds interleaved. `--profile` prints the 25
-entries with most cumulative time of the first endpoint's loop (BENCH_PROFILE_LINES for more;
-BENCH_PROFILE_SORT=tottime sorts by the time spent in each function itself).
+writes/s and CPU per write with group commit and without, the rounds interleaved. `--profile`
+prints the 25 entries with most cumulative time of the first endpoint's loop
+(BENCH_PROFILE_LINES for more; BENCH_PROFILE_SORT=tottime sorts by each function's own time).
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ def threaded_writes(app: Any, make: Callable[[], dict[str, Any]], args: argparse
     from consent_service import database
 
     rates: dict[int, list[float]] = {database.GROUP_COMMIT_MAX: [], 1: []}
+    cpus: dict[int, list[float]] = {database.GROUP_COMMIT_MAX: [], 1: []}
     per_thread = args.requests // args.threads
 
     def work(mine: list[dict[str, Any]]) -> None:
@@ -142,16 +143,19 @@ def threaded_writes(app: Any, make: Callable[[], dict[str, Any]], args: argparse
             database.GROUP_COMMIT_MAX = batch_max
             envs = [[make() for _ in range(per_thread)] for _ in range(args.threads)]
             threads = [threading.Thread(target=work, args=(mine,)) for mine in envs]
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             measured.append(per_thread * args.threads / (time.perf_counter() - started))
+            cpus[batch_max].append((time.process_time() - cpu) * 1000 / (per_thread * args.threads))
     for batch_max, measured in rates.items():
         print(
             f"{args.only:<11}write x{args.threads:<3} group commit max {batch_max:<3}"
-            f"{statistics.median(measured):>8.0f} writes/s  (load {os.getloadavg()[0]:.2f})",
+            f"{statistics.median(measured):>8.0f} writes/s"
+            f"{statistics.median(cpus[batch_max]):>8.3f} ms CPU per write"
+            f"  (load {os.getloadavg()[0]:.2f})",
             flush=True,
         )
 
