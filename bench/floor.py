@@ -137,7 +137,7 @@ class Clock:
         return cpu_of(servers)
 
 
-def per_write(clock: Clock, count: int) -> tuple[float, float]:
+def ms_per_item(clock: Clock, count: int) -> tuple[float, float]:
     """(all, of it the database server's) milliseconds of CPU per item."""
     return (
         1000 * (clock.own_seconds + clock.server_seconds) / count,
@@ -169,7 +169,7 @@ def durable_inserts(
                 transaction.commit()
         finally:
             transaction.close()
-    return per_write(clock, count)
+    return ms_per_item(clock, count)
 
 
 def receipts(app: Flask, event: Any, site_key: str, count: int) -> float:
@@ -197,7 +197,7 @@ def seal_backlog(app: Flask, database: str) -> tuple[float, float]:
         with Clock(database) as clock:
             sealed = sum(result.sealed for result in seal_all())
         db.session.remove()
-    return per_write(clock, sealed)
+    return ms_per_item(clock, sealed)
 
 
 def under_wrk(url: str, seconds: int, database: str, **options: Any) -> dict[str, float]:

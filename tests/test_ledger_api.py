@@ -294,5 +294,5 @@ def test_a_rest_is_capped_and_a_sealer_behind_does_not_rest(client, site, monkey
     db.session.rollback()
     monkeypatch.setattr(sealing, "max_merge_delay", lambda: 0.0)  # every event is late
     rests, _ = seal_seven_in_batches_of_three(monkeypatch, client, site, False)
-    pause = sealing.SQLITE_SEAL_PAUSE if db.engine.dialect.name == "sqlite" else None
-    assert rests == ([pause] * 2 if pause else [])
+    on_sqlite = db.engine.dialect.name == "sqlite"
+    assert rests == ([sealing.SQLITE_SEAL_PAUSE] * 2 if on_sqlite else [])
